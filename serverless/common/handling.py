@@ -1,0 +1,76 @@
+"""The one place where a request becomes a response: body decoding and error mapping.
+
+``serve`` is what every kind's ``handle`` calls. It accepts the event body in any form
+Nuclio delivers it (a dict for ``application/json``, bytes otherwise), runs the kind-specific
+code and turns every exception into a JSON error response, so nothing escapes into Nuclio's
+wrapper (which would answer a 500 with the traceback in the body).
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from nuclio_sdk import Response
+
+from common.errors import BadRequest, FunctionError, status_of
+from common.response import error_response, json_response
+
+JSON_TYPES = ("application/json",)
+
+
+def _content_type(event: Any) -> str:
+    return str(getattr(event, "content_type", "") or "").split(";", 1)[0].strip().lower()
+
+
+def request_body(event: Any) -> Mapping[str, Any]:
+    """Return the event body as a JSON object.
+
+    - A dict body (Nuclio decoded ``application/json``) is used as is.
+    - A bytes/str body is parsed as JSON when the content type is JSON (``charset`` allowed).
+    - Anything else is a :class:`BadRequest` that says what was wrong.
+    """
+    body = getattr(event, "body", None)
+    if isinstance(body, Mapping):
+        return body
+    content_type = _content_type(event)
+    if content_type not in JSON_TYPES:
+        raise BadRequest(f"expected a JSON body with Content-Type 'application/json', got {content_type or 'none'!r}")
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            body = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("the body is not UTF-8 text") from None
+    if not body:
+        raise BadRequest("the body is empty; expected a JSON object")
+    try:
+        parsed = json.loads(body)
+    except (TypeError, json.JSONDecodeError) as error:
+        raise BadRequest(f"the body is not valid JSON: {error}") from None
+    if not isinstance(parsed, dict):
+        raise BadRequest(f"the body must be a JSON object, got {type(parsed).__name__}")
+    return parsed
+
+
+def serve(context: Any, event: Any, run: Callable[[Mapping[str, Any]], Any]) -> Response:
+    """Decode ``event``'s JSON body, call ``run(body)`` and wrap its result or error.
+
+    - ``run`` returns a JSON-serialisable payload, or a ``Response`` passed through.
+    - :class:`FunctionError` subclasses become their status with ``{"error": message}``.
+    - Any other exception becomes a 500 with a short message; the traceback goes to the log only.
+    """
+    try:
+        result = run(request_body(event))
+        return result if isinstance(result, Response) else json_response(result)
+    except FunctionError as error:
+        status = status_of(error)
+        if status >= 500:
+            context.logger.error_with("function error", error=error.message, traceback=traceback.format_exc())
+        else:
+            context.logger.info_with("bad request", status=status, error=error.message)
+        return error_response(error.message, status)
+    except Exception as error:
+        context.logger.error_with("unexpected error", error=repr(error), traceback=traceback.format_exc())
+        return error_response(f"internal error in the function: {type(error).__name__}: {error}", 500)

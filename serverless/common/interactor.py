@@ -1,0 +1,122 @@
+"""Interactor contract: ``{image, pos_points, neg_points, obj_bbox?, threshold?}`` → mask (§4.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from nuclio_sdk import Response
+from PIL import Image
+
+from common import fields
+from common.config import Limits, load_limits
+from common.errors import BadModelOutput, BadRequest
+from common.handling import serve
+from common.image import decode_image
+from common.labels import FunctionConfig
+from common.masks import mask_bbox, mask_to_polygon
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractorRequest:
+    """A parsed interactor request; points are (N, 2) float arrays of (x, y) inside the image."""
+
+    image: Image.Image
+    pos_points: np.ndarray
+    neg_points: np.ndarray
+    obj_bbox: tuple[float, float, float, float] | None
+    """(x1, y1, x2, y2) clipped to the image, or None."""
+    threshold: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractorRules:
+    """What a function requires of the prompts, mirroring its yaml annotations."""
+
+    min_pos_points: int = 1
+    min_neg_points: int = 0
+    box_required: bool = False
+    """True for ``startswith_box`` functions: a request without ``obj_bbox`` is a 400."""
+    box_or_points: bool = False
+    """True when either a box or ``min_pos_points`` clicks suffice (``startswith_box_optional``)."""
+
+    @classmethod
+    def from_config(cls, config: FunctionConfig) -> InteractorRules:
+        """Read the rules from the yaml annotations CVAT's UI also reads (one source of truth)."""
+        annotations = config.annotations
+        return cls(
+            min_pos_points=int(annotations.get("min_pos_points", "1") or 1),
+            min_neg_points=max(0, int(annotations.get("min_neg_points", "0") or 0)),
+            box_required=bool(annotations.get("startswith_box")),
+            box_or_points=bool(annotations.get("startswith_box_optional")),
+        )
+
+
+class Interactor(Protocol):
+    """What an interactor model handler provides."""
+
+    config: FunctionConfig
+    rules: InteractorRules
+
+    def infer(self, request: InteractorRequest) -> Any:
+        """Return a full-image bitmap (H×W) or a ready payload/Response."""
+        ...
+
+
+def parse_request(body: Mapping[str, Any], rules: InteractorRules, limits: Limits | None = None) -> InteractorRequest:
+    """Validate an interactor request body against the function's prompt rules."""
+    limits = limits or load_limits()
+    image = decode_image(body.get("image"), limits=limits)
+    size = image.size
+    pos = fields.point_list(body, "pos_points", size=size, max_points=limits.max_points)
+    neg = fields.point_list(body, "neg_points", size=size, max_points=limits.max_points)
+    raw_box = body.get("obj_bbox")
+    obj_bbox = None if raw_box in (None, []) else fields.box(raw_box, "obj_bbox", size=size)
+    if rules.box_required and obj_bbox is None:
+        raise BadRequest("'obj_bbox' is required: this function starts from a bounding box")
+    has_enough_clicks = len(pos) >= rules.min_pos_points
+    if not has_enough_clicks and not (rules.box_or_points and obj_bbox is not None):
+        raise BadRequest(
+            f"'pos_points' has {len(pos)} points; this function needs at least {rules.min_pos_points}"
+            + (" (or an 'obj_bbox')" if rules.box_or_points else "")
+        )
+    if len(neg) < rules.min_neg_points:
+        raise BadRequest(f"'neg_points' has {len(neg)} points; this function needs at least {rules.min_neg_points}")
+    return InteractorRequest(
+        image=image, pos_points=pos, neg_points=neg, obj_bbox=obj_bbox, threshold=fields.threshold(body, None)
+    )
+
+
+def mask_payload(bitmap: np.ndarray) -> dict[str, Any]:
+    """The response CVAT's interactor UI reads: ``{"mask", "bounds", "points"}``.
+
+    ``mask`` holds the 0/255 rows of the inclusive ``bounds`` box (not the full image, which
+    would be megabytes of JSON); ``points`` is the outline as ``[[x, y], ...]``. An empty mask
+    gives empty lists and ``bounds`` None.
+    """
+    mask = np.asarray(bitmap) != 0
+    box = mask_bbox(mask)
+    if box is None:
+        return {"mask": [], "bounds": None, "points": []}
+    xtl, ytl, xbr, ybr = box
+    crop = mask[ytl : ybr + 1, xtl : xbr + 1].astype(np.uint8) * 255
+    outline = mask_to_polygon(mask) or []
+    pairs = [[outline[i], outline[i + 1]] for i in range(0, len(outline), 2)]
+    return {"mask": crop.tolist(), "bounds": [xtl, ytl, xbr, ybr], "points": pairs}
+
+
+def handle(context: Any, event: Any, model: Interactor, limits: Limits | None = None) -> Response:
+    """Serve one interactor event with ``model``; a bitmap result becomes :func:`mask_payload`."""
+
+    def run(body: Mapping[str, Any]) -> Any:
+        request = parse_request(body, model.rules, limits)
+        result = model.infer(request)
+        if isinstance(result, np.ndarray):
+            if result.shape[:2] != (request.image.height, request.image.width):
+                raise BadModelOutput(f"interactor mask shape {result.shape} differs from the image")
+            return mask_payload(result)
+        return result
+
+    return serve(context, event, run)

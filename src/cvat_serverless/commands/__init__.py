@@ -1,0 +1,1 @@
+"""One module per ``cvat-serverless`` sub-command; each exposes ``register(subparsers)``."""
