@@ -186,7 +186,7 @@ def test_mask_payload_is_bounded() -> None:
     payload = interactor.mask_payload(bitmap)
     assert payload["bounds"] == [30, 10, 34, 19]
     assert np.asarray(payload["mask"]).shape == (10, 5)
-    assert interactor.mask_payload(np.zeros((4, 4))) == {"mask": [], "bounds": None, "points": []}
+    assert interactor.mask_payload(np.zeros((4, 4))) == {"mask": [], "points": []}
 
 
 def test_tracker_start_continue_and_shape_types() -> None:

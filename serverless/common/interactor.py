@@ -93,13 +93,13 @@ def mask_payload(bitmap: np.ndarray) -> dict[str, Any]:
     """The response CVAT's interactor UI reads: ``{"mask", "bounds", "points"}``.
 
     ``mask`` holds the 0/255 rows of the inclusive ``bounds`` box (not the full image, which
-    would be megabytes of JSON); ``points`` is the outline as ``[[x, y], ...]``. An empty mask
-    gives empty lists and ``bounds`` None.
+    would be megabytes of JSON); ``points`` is the outline as ``[[x, y], ...]``. This is
+    cvat-core's ``InteractorResults``. An empty mask gives empty lists and no ``bounds``.
     """
     mask = np.asarray(bitmap) != 0
     box = mask_bbox(mask)
     if box is None:
-        return {"mask": [], "bounds": None, "points": []}
+        return {"mask": [], "points": []}
     xtl, ytl, xbr, ybr = box
     crop = mask[ytl : ybr + 1, xtl : xbr + 1].astype(np.uint8) * 255
     outline = mask_to_polygon(mask) or []
