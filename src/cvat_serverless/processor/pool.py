@@ -1,0 +1,181 @@
+"""The worker pool: ``numWorkers`` processes, dispatch to a free one, timeouts and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from cvat_serverless.processor.worker import worker_main
+from cvat_serverless.runtime.encoding import RuntimeResponse, response_from_wire
+from cvat_serverless.runtime.spec import FunctionSpec
+
+LOG = logging.getLogger("cvat_serverless.processor")
+MAX_INIT_ATTEMPTS = 3
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+class NoWorkerAvailable(Exception):
+    """No worker became free within ``workerAvailabilityTimeoutMilliseconds``."""
+
+
+class HandlerTimeout(Exception):
+    """The handler ran past ``eventTimeout``; its worker was restarted."""
+
+
+class WorkerCrashed(Exception):
+    """The worker process died while handling the event; it was restarted."""
+
+
+class NotReady(Exception):
+    """No worker has finished ``init_context`` (or initialisation failed)."""
+
+
+@dataclass
+class Worker:
+    """One worker process and the parent's end of its pipe."""
+
+    worker_id: int
+    process: Any = None
+    conn: Connection | None = None
+    state: str = "starting"
+    attempts: int = 0
+    pid: int | None = None
+
+
+@dataclass
+class WorkerPool:
+    """Runs and supervises the workers of one function."""
+
+    spec: FunctionSpec
+    yaml_name: str
+    env: Mapping[str, str]
+    num_workers: int
+    workers: list[Worker] = field(default_factory=list)
+    message: str = ""
+    _free: asyncio.Queue[Worker] | None = None
+
+    async def start(self) -> None:
+        """Start every worker in the background; readiness follows as they finish init_context."""
+        self._free = asyncio.Queue()
+        self.workers = [Worker(worker_id=i) for i in range(self.num_workers)]
+        for worker in self.workers:
+            asyncio.get_running_loop().create_task(self._boot(worker))
+
+    @property
+    def state(self) -> str:
+        """``ready`` when every worker is up, ``error`` when one gave up, else ``building``."""
+        states = {worker.state for worker in self.workers}
+        if "error" in states:
+            return "error"
+        if states and states <= {"ready", "busy"}:
+            return "ready"
+        return "building"
+
+    def status(self) -> dict[str, Any]:
+        """The ``/__internal/status`` document."""
+        return {
+            "function": self.spec.name,
+            "state": self.state,
+            "message": self.message,
+            "workers": [{"id": w.worker_id, "pid": w.pid, "state": w.state} for w in self.workers],
+        }
+
+    async def _boot(self, worker: Worker) -> None:
+        while worker.attempts < MAX_INIT_ATTEMPTS:
+            worker.attempts += 1
+            worker.state = "starting"
+            parent, child = _SPAWN.Pipe()
+            process = _SPAWN.Process(
+                target=worker_main,
+                args=(child, str(self.spec.function_dir), self.yaml_name, dict(self.env), worker.worker_id),
+                daemon=True,
+            )
+            process.start()
+            child.close()
+            worker.process, worker.conn = process, parent
+            try:
+                kind, value = await asyncio.to_thread(parent.recv)
+            except (EOFError, OSError):
+                kind, value = "error", f"worker {worker.worker_id} exited during init_context"
+            if kind == "ready":
+                worker.pid, worker.state = int(value), "ready"
+                self.message = ""
+                LOG.info("worker %s ready (pid %s)", worker.worker_id, worker.pid)
+                assert self._free is not None
+                self._free.put_nowait(worker)
+                return
+            self.message = str(value).strip().splitlines()[0] if value else "init_context failed"
+            LOG.error("worker %s failed to start: %s", worker.worker_id, value)
+            _kill(worker)
+            await asyncio.sleep(0.5 * 2**worker.attempts)
+        worker.state = "error"
+
+    async def invoke(self, event: dict[str, Any]) -> RuntimeResponse:
+        """Send one event to a free worker and wait for its answer (or a timeout)."""
+        if self.state == "error":
+            raise NotReady(self.message or "the function failed to start")
+        if not any(w.state in ("ready", "busy") for w in self.workers):
+            raise NotReady("Server not ready")
+        assert self._free is not None
+        try:
+            worker = await asyncio.wait_for(self._free.get(), self.spec.worker_availability_timeout_s)
+        except TimeoutError:
+            raise NoWorkerAvailable() from None
+        worker.state = "busy"
+        started = time.perf_counter()
+        assert worker.conn is not None
+        conn = worker.conn
+        try:
+            reply = await asyncio.to_thread(_exchange, conn, event, self.spec.event_timeout_s)
+        except TimeoutError:
+            self._restart(worker)
+            raise HandlerTimeout() from None
+        except (EOFError, OSError, BrokenPipeError):
+            self._restart(worker)
+            raise WorkerCrashed(f"worker {worker.worker_id} died while handling the event") from None
+        LOG.info("worker %s handled an event in %.1f ms", worker.worker_id, (time.perf_counter() - started) * 1000)
+        worker.state = "ready"
+        self._free.put_nowait(worker)
+        return response_from_wire(reply)
+
+    def _restart(self, worker: Worker) -> None:
+        _kill(worker)
+        worker.attempts = 0
+        worker.pid = None
+        asyncio.get_running_loop().create_task(self._boot(worker))
+
+    def stop(self) -> None:
+        """Terminate every worker."""
+        for worker in self.workers:
+            _kill(worker)
+            worker.state = "stopped"
+
+
+def _exchange(conn: Connection, event: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    conn.send(("event", event))
+    if not conn.poll(timeout_s):
+        raise TimeoutError
+    kind, value = conn.recv()
+    if kind != "response":
+        raise EOFError(kind)
+    return value
+
+
+def _kill(worker: Worker) -> None:
+    if worker.conn is not None:
+        worker.conn.close()
+        worker.conn = None
+    process = worker.process
+    if process is not None and process.is_alive():
+        process.terminate()
+        process.join(2)
+        if process.is_alive():
+            process.kill()
+            process.join(2)
+    worker.process = None
