@@ -87,8 +87,12 @@ def good_body(kind: str) -> dict[str, Any]:
         box = {"type": "rectangle", "points": [10, 10, 40, 40], "label_id": 1}
         return {"image0": image, "image1": image, "boxes0": [box], "boxes1": [box]}
     if kind == "interactor":
-        return {"image": image, "pos_points": [[20, 20], [30, 30], [25, 40], [40, 25]], "neg_points": [],
-                "obj_bbox": [[10, 10], [50, 50]]}
+        return {
+            "image": image,
+            "pos_points": [[20, 20], [30, 30], [25, 40], [40, 25]],
+            "neg_points": [],
+            "obj_bbox": [[10, 10], [50, 50]],
+        }
     if kind == "tracker":
         return {"image": image, "shapes": [[10, 10, 40, 40]], "states": []}
     return {"image": image}
@@ -143,24 +147,26 @@ def _common(kind: str, base: Mapping[str, Any]) -> list[BadInput]:
 def _interactor(config: FunctionConfig, base: Mapping[str, Any]) -> list[BadInput]:
     rules = InteractorRules.from_config(config)
     cases = [
-        BadInput("point outside the image", _with(base, pos_points=[[20, 20], [640, 10]]),
-                 mentions=("pos_points", "outside")),
-        BadInput("negative point outside the image", _with(base, neg_points=[[-5, 10]]),
-                 mentions=("neg_points",)),
+        BadInput(
+            "point outside the image", _with(base, pos_points=[[20, 20], [640, 10]]), mentions=("pos_points", "outside")
+        ),
+        BadInput("negative point outside the image", _with(base, neg_points=[[-5, 10]]), mentions=("neg_points",)),
         BadInput("points not a list", _with(base, pos_points="10,10"), mentions=("pos_points",)),
         BadInput("point with three numbers", _with(base, pos_points=[[1, 2, 3]]), mentions=("pos_points",)),
         BadInput("point with a string", _with(base, pos_points=[["a", 2]]), mentions=("pos_points",)),
         BadInput("malformed obj_bbox", _with(base, obj_bbox=[1, 2, 3]), mentions=("obj_bbox",)),
         BadInput("degenerate obj_bbox", _with(base, obj_bbox=[[5, 5], [5, 5]]), mentions=("obj_bbox",)),
-        BadInput("obj_bbox outside the image", _with(base, obj_bbox=[[500, 500], [600, 600]]),
-                 mentions=("obj_bbox",)),
+        BadInput("obj_bbox outside the image", _with(base, obj_bbox=[[500, 500], [600, 600]]), mentions=("obj_bbox",)),
     ]
     if rules.min_pos_points > 0:
-        cases.append(BadInput("too few points", _with(base, pos_points=[], obj_bbox=None),
-                              mentions=("pos_points",)))
-        cases.append(BadInput("negative clicks only",
-                              _with(base, pos_points=[], neg_points=[[5, 5]], obj_bbox=None),
-                              mentions=("pos_points",)))
+        cases.append(BadInput("too few points", _with(base, pos_points=[], obj_bbox=None), mentions=("pos_points",)))
+        cases.append(
+            BadInput(
+                "negative clicks only",
+                _with(base, pos_points=[], neg_points=[[5, 5]], obj_bbox=None),
+                mentions=("pos_points",),
+            )
+        )
     return cases
 
 
@@ -170,8 +176,9 @@ def _tracker(config: FunctionConfig, base: Mapping[str, Any]) -> list[BadInput]:
         BadInput("shapes not a list", _with(base, shapes="10,10,20,20"), mentions=("shapes",)),
         BadInput("shape with three numbers", _with(base, shapes=[[1, 2, 3]]), mentions=("shapes",)),
         BadInput("degenerate box", _with(base, shapes=[[5, 5, 5, 5]]), mentions=("shapes",)),
-        BadInput("unsupported shape type", _with(base, shapes=[{"type": "cuboid", "points": [1] * 16}]),
-                 mentions=("cuboid",)),
+        BadInput(
+            "unsupported shape type", _with(base, shapes=[{"type": "cuboid", "points": [1] * 16}]), mentions=("cuboid",)
+        ),
         BadInput("forged state", _with(base, shapes=_DROP, states=["forged-state"]), mentions=("state",)),
     ]
 

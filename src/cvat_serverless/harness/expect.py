@@ -84,9 +84,15 @@ def detector_contract(result: Result, labels: Iterable[str] | None = None) -> li
     return items
 
 
-def detections(*, labels: Iterable[str] | None = None, min_count: int = 0, max_count: int | None = None,
-               types: Iterable[str] | None = None, boxes: Sequence[tuple[str, Box, float]] = (),
-               max_confidence_of_others: float | None = None) -> Check:
+def detections(
+    *,
+    labels: Iterable[str] | None = None,
+    min_count: int = 0,
+    max_count: int | None = None,
+    types: Iterable[str] | None = None,
+    boxes: Sequence[tuple[str, Box, float]] = (),
+    max_confidence_of_others: float | None = None,
+) -> Check:
     """A detector answer with ``min_count``..``max_count`` items of the given labels/types.
 
     ``boxes``: ``(label, [xtl, ytl, xbr, ybr], min_iou)`` — some item of that label must overlap
@@ -104,8 +110,11 @@ def detections(*, labels: Iterable[str] | None = None, min_count: int = 0, max_c
             assert {item["type"] for item in items} <= type_set, f"unexpected types in {items!r}"
         matched: set[int] = set()
         for label, box, min_iou in boxes:
-            scores = [(box_iou(points_bbox(item["points"]), box), i) for i, item in enumerate(items)
-                      if item["label"] == label and item.get("points")]
+            scores = [
+                (box_iou(points_bbox(item["points"]), box), i)
+                for i, item in enumerate(items)
+                if item["label"] == label and item.get("points")
+            ]
             best = max(scores, default=(0.0, -1))
             assert best[0] >= min_iou, f"[{result.transport}] no {label!r} near {box}: best IoU {best[0]:.2f}"
             matched.add(best[1])
