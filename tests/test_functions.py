@@ -20,6 +20,7 @@ from cvat_serverless.harness.cases import Case
 from cvat_serverless.harness.discovery import function_dirs, function_id, load_cases
 from cvat_serverless.harness.runner import run_bad_input, run_case, send
 from cvat_serverless.harness.transports import TRANSPORTS, FunctionClient
+from cvat_serverless.runtime import read_function_spec
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ def _items() -> Iterator[Any]:
                 if case.transports is None or transport in case.transports:
                     yield pytest.param(Item(function_dir, transport, case, skip), id=f"{name}-{transport}-{case.name}")
             prefix = f"{name}-{transport}"
-            for bad in bad_inputs(config, base):
+            limit = read_function_spec(function_dir).max_request_body_size
+            for bad in bad_inputs(config, base, limit):
                 if bad.transports is None or transport in bad.transports:
                     yield pytest.param(Item(function_dir, transport, bad, skip), id=f"{prefix}-bad-{bad.name}")
             for check in ("extra-fields", "good-after-bad"):

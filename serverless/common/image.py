@@ -84,7 +84,9 @@ def decode_image(value: object, *, field: str = "image", limits: Limits | None =
                     f"{field!r} is {width}×{height} pixels; the smallest accepted is {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE}"
                 )
             image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        raise PayloadTooLarge(f"{field!r} has too many pixels: {error}") from None
+    except UnidentifiedImageError as error:
         raise BadRequest(f"{field!r} is not a readable image: {error}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise BadRequest(f"{field!r} could not be decoded (truncated or corrupt?): {error}") from None

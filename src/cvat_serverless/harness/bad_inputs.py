@@ -31,7 +31,8 @@ class BadInput:
     """One refused request: raw body, content type, accepted statuses and words the error names."""
 
     name: str
-    body: bytes
+    body: bytes | Callable[[], bytes]
+    """The raw body, or a factory for big ones (built only when the case runs)."""
     content_type: str = JSON
     status: tuple[int, int] = (400, 499)
     mentions: tuple[str, ...] = ()
@@ -111,7 +112,7 @@ def _with(base: Mapping[str, Any], **changes: Any) -> bytes:
 _DROP = object()
 
 
-def _common(kind: str, base: Mapping[str, Any]) -> list[BadInput]:
+def _common(kind: str, base: Mapping[str, Any], max_body_size: int) -> list[BadInput]:
     first = _image_fields(kind)[0]
 
     def image(value: Any) -> bytes:
@@ -137,7 +138,7 @@ def _common(kind: str, base: Mapping[str, Any]) -> list[BadInput]:
         BadInput("threshold is a list", _with(base, threshold=[0.5]), mentions=("threshold",)),
         BadInput(
             "body over the size limit",
-            _json({first: "A" * (5 * 1024 * 1024)}),
+            lambda: _json({first: "A" * (max_body_size + 1024)}),
             status=(413, 413),
             transports=frozenset({"http"}),
         ),
@@ -200,15 +201,18 @@ _KIND_SPECIFIC: dict[str, Callable[[FunctionConfig, Mapping[str, Any]], list[Bad
 }
 
 
-def bad_inputs(config: FunctionConfig, base: Mapping[str, Any] | None = None) -> list[BadInput]:
+def bad_inputs(
+    config: FunctionConfig, base: Mapping[str, Any] | None = None, max_body_size: int = 4 * 1024 * 1024
+) -> list[BadInput]:
     """The whole matrix for one function (common cases plus its kind's).
 
     ``base`` is a valid small body the bad ones are derived from (default :func:`good_body`);
     a function whose prompts need more (e.g. a mask-tracking function) passes its own.
+    ``max_body_size`` is the trigger's ``maxRequestBodySize``: one case goes just over it.
     """
     base = good_body(config.kind) if base is None else base
     specific = _KIND_SPECIFIC.get(config.kind)
-    return _common(config.kind, base) + (specific(config, base) if specific else [])
+    return _common(config.kind, base, max_body_size) + (specific(config, base) if specific else [])
 
 
 def extra_fields_body(kind: str, base: Mapping[str, Any] | None = None) -> bytes:

@@ -39,7 +39,8 @@ def run_case(client: FunctionClient, case: Case, transport: str) -> list[Result]
 
 def run_bad_input(client: FunctionClient, bad: BadInput, transport: str) -> Result:
     """Send one bad input and assert the 4xx JSON error it must give."""
-    status, raw = client.call(bad.body, bad.content_type)
+    body = bad.body() if callable(bad.body) else bad.body
+    status, raw = client.call(body, bad.content_type)
     result = Result(status=status, payload=_decode(raw), body={}, images={}, transport=transport)
     error(bad.status, mentions=bad.mentions)(result)
     return result
