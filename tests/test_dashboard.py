@@ -1,0 +1,131 @@
+"""Tests for the dashboard: the exact requests CVAT's lambda manager sends, states, restarts, token."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from cvat_serverless.dashboard import FunctionRegistry, build_dashboard, discover_functions
+
+FIXTURES = Path(__file__).parent / "fixtures" / "functions"
+REPO = Path(__file__).parents[1]
+# Headers on every dashboard request from CVAT (contract §2.2).
+CVAT_HEADERS = {
+    "x-nuclio-project-name": "cvat",
+    "x-nuclio-function-namespace": "nuclio",
+    "x-nuclio-invoke-via": "domain-name",
+    "X-Nuclio-Invoke-Timeout": "120s",
+}
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[FunctionRegistry]:
+    pool = FunctionRegistry(folders=[FIXTURES / "echo", FIXTURES / "init_fails"])
+    pool.start()
+    pool.wait_ready(60)
+    yield pool
+    pool.stop()
+
+
+def test_offline_functions_are_discovered() -> None:
+    found = discover_functions(REPO / "serverless")
+    expected = {
+        REPO / "serverless" / p / "nuclio"
+        for p in ("pytorch/timesler/mtcnn", "onnx/paddlepaddle/ppocr-v4-det", "opencv/grabcut")
+    }
+    assert expected <= set(found)
+    assert len(discover_functions(REPO / "serverless", only_offline=False)) >= len(found)
+
+
+def test_list_and_get_like_cvat(registry: FunctionRegistry) -> None:
+    with TestClient(build_dashboard(registry)) as client:
+        listed = client.get("/api/functions", headers=CVAT_HEADERS).json()
+        assert set(listed) == {"test-echo", "test-init-fails"}
+        echo = listed["test-echo"]
+        assert echo["metadata"]["annotations"]["type"] == "detector"
+        assert echo["spec"]["description"] == "echoes the request"
+        assert echo["status"]["state"] == "ready" and isinstance(echo["status"]["httpPort"], int)
+        failed = client.get("/api/functions/test-init-fails", headers=CVAT_HEADERS).json()
+        assert failed["status"]["state"] == "error" and "weights not found" in failed["status"]["message"]
+        assert client.get("/api/functions/nope", headers=CVAT_HEADERS).status_code == 404
+        assert client.get("/api/functions", headers={"x-nuclio-project-name": "other"}).json() == {}
+
+
+def test_invocation_passes_status_headers_and_body_through(registry: FunctionRegistry) -> None:
+    with TestClient(build_dashboard(registry)) as client:
+        headers = {**CVAT_HEADERS, "x-nuclio-function-name": "test-echo", "x-nuclio-path": "/"}
+        answer = client.post("/api/function_invocations", json={"image": "abc"}, headers=headers)
+        assert answer.status_code == 200 and answer.headers["x-echo"] == "1"
+        assert answer.json()["body"] == {"image": "abc"}
+        assert client.post("/api/function_invocations", json={}, headers=CVAT_HEADERS).status_code == 400
+        unknown = client.post(
+            "/api/function_invocations", json={}, headers={**CVAT_HEADERS, "x-nuclio-function-name": "nope"}
+        )
+        assert unknown.status_code == 404
+        broken = client.post(
+            "/api/function_invocations", json={}, headers={**CVAT_HEADERS, "x-nuclio-function-name": "test-init-fails"}
+        )
+        assert broken.status_code == 503 and "weights not found" in broken.json()["error"]
+
+
+def test_direct_invocation_on_http_port(registry: FunctionRegistry) -> None:
+    port = registry.functions["test-echo"].config()["status"]["httpPort"]
+    assert httpx.post(f"http://127.0.0.1:{port}", json={"a": 1}).json()["body"] == {"a": 1}
+
+
+def test_crashed_processor_is_restarted(registry: FunctionRegistry) -> None:
+    managed = registry.functions["test-echo"]
+    assert managed.handle is not None
+    managed.handle.process.kill()
+    managed.handle.process.wait()
+    registry.supervise()
+    managed.handle.wait_ready(60)
+    assert managed.restarts == 1 and managed.state()["state"] == "ready"
+
+
+def test_bearer_token(registry: FunctionRegistry) -> None:
+    with TestClient(build_dashboard(registry, token="s3cret")) as client:
+        assert client.get("/api/functions").status_code == 401
+        assert client.get("/api/functions", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_platform_command_serves_and_stops(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from cvat_serverless.processor import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cvat_serverless.cli",
+            "platform",
+            str(FIXTURES / "echo"),
+            "--dashboard-port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                listed = httpx.get(f"http://127.0.0.1:{port}/api/functions").json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert listed["test-echo"]["status"]["state"] == "ready"
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+        assert process.returncode == 0 and "curl" in output and "invoke" in output
+    finally:
+        if process.poll() is None:
+            process.kill()
