@@ -180,3 +180,7 @@ def load_function_config(
     except (OSError, yaml.YAMLError) as error:
         raise InvalidFunctionConfig(f"{path}: cannot read: {error}") from None
     return parse_function_config(document, path)
+
+
+SHAPE_TYPES_FOR_TRACKERS = frozenset({"rectangle", "polygon", "polyline", "points", "ellipse", "cuboid", "mask"})
+"""Shape types a tracker may declare in ``supported_shape_types``."""

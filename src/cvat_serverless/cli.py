@@ -14,6 +14,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     # One line per command module; keep sorted.
     "invoke",
+    "lint",
     "platform",
     "serve",
 )
