@@ -89,7 +89,7 @@ def test_annotations_become_strings_and_ids_map_to_names() -> None:
 
 def test_load_from_folder_and_from_environment(tmp_path: Path) -> None:
     (tmp_path / "function.yaml").write_text(yaml.safe_dump(_document([{"name": "x"}])))
-    assert load_function_config(tmp_path).labels[0].name == "x"
+    assert load_function_config(tmp_path, environ={}).labels[0].name == "x"
     other = tmp_path / "other.yaml"
     other.write_text(yaml.safe_dump(_document([{"name": "y"}])))
     config = load_function_config(tmp_path, environ={"CVAT_FUNCTION_YAML": str(other)})
