@@ -24,7 +24,7 @@ if "$bin/cvat-serverless" --help 2>/dev/null | grep -q ' catalog'; then
 fi
 if command -v shellcheck >/dev/null 2>&1; then
   step "shellcheck"
-  find scripts serverless .ci -maxdepth 1 \( -name '*.sh' -o -name run \) -type f -exec shellcheck {} +
+  find scripts serverless .ci -maxdepth 1 \( -name '*.sh' -o -name run \) -type f -exec shellcheck -x {} +
 fi
 
 step "pytest"
