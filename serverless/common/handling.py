@@ -38,6 +38,8 @@ def request_body(event: Any) -> Mapping[str, Any]:
     content_type = _content_type(event)
     if content_type not in JSON_TYPES:
         raise BadRequest(f"expected a JSON body with Content-Type 'application/json', got {content_type or 'none'!r}")
+    if body is not None and not isinstance(body, (bytes, bytearray, str)):
+        raise BadRequest(f"the body must be a JSON object, got {type(body).__name__}")
     if isinstance(body, (bytes, bytearray)):
         try:
             body = bytes(body).decode("utf-8")

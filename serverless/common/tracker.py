@@ -38,6 +38,8 @@ class TrackerRequest:
     shapes: tuple[TrackedShape | None, ...]
     states: tuple[Any, ...]
     """Raw states as the client sent them (None for objects being started)."""
+    threshold: float | None = None
+    """The optional ``threshold`` CVAT passes to every kind (None when absent)."""
 
 
 class Tracker(Protocol):
@@ -92,7 +94,9 @@ def parse_request(body: Mapping[str, Any], config: FunctionConfig, limits: Limit
     for index, (shape, state) in enumerate(zip(shapes, states, strict=True)):
         if shape is None and state is None:
             raise BadRequest(f"object {index} has neither a shape nor a state")
-    return TrackerRequest(image=image, shapes=tuple(shapes), states=tuple(states))
+    return TrackerRequest(
+        image=image, shapes=tuple(shapes), states=tuple(states), threshold=fields.threshold(body, None)
+    )
 
 
 def handle(context: Any, event: Any, model: Tracker, limits: Limits | None = None) -> Response:

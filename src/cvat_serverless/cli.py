@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "catalog",
     "invoke",
     "lint",
+    "new",
     "platform",
     "serve",
 )
