@@ -64,7 +64,7 @@ def main() -> None:
             timings["http"].append(time.perf_counter() - start)
     local.close()
     rows = {name: percentiles(samples) for name, samples in timings.items()}
-    print(f"function: {args.function.relative_to(ROOT)}  body: {len(body) / 1e6:.2f} MB  calls: {args.calls}\n")
+    print(f"function: {args.function}  body: {len(body) / 1e6:.2f} MB  calls: {args.calls}\n")
     print("| transport | p50 ms | p95 ms |\n|---|---|---|")
     for name, (p50, p95) in rows.items():
         print(f"| {name} | {p50:.1f} | {p95:.1f} |")

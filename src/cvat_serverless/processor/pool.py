@@ -12,7 +12,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from cvat_serverless.processor.worker import worker_main
-from cvat_serverless.runtime.encoding import RuntimeResponse, response_from_wire
+from cvat_serverless.runtime.encoding import RuntimeResponse
 from cvat_serverless.runtime.spec import FunctionSpec
 
 LOG = logging.getLogger("cvat_serverless.processor")
@@ -116,7 +116,7 @@ class WorkerPool:
             await asyncio.sleep(0.5 * 2**worker.attempts)
         worker.state = "error"
 
-    async def invoke(self, event: dict[str, Any]) -> RuntimeResponse:
+    async def invoke(self, event: dict[str, Any], body: bytes) -> RuntimeResponse:
         """Send one event to a free worker and wait for its answer (or a timeout)."""
         if self.state == "error":
             raise NotReady(self.message or "the function failed to start")
@@ -132,7 +132,7 @@ class WorkerPool:
         assert worker.conn is not None
         conn = worker.conn
         try:
-            reply = await asyncio.to_thread(_exchange, conn, event, self.spec.event_timeout_s)
+            reply = await asyncio.to_thread(_exchange, conn, event, body, self.spec.event_timeout_s)
         except TimeoutError:
             self._restart(worker)
             raise HandlerTimeout() from None
@@ -142,7 +142,7 @@ class WorkerPool:
         LOG.info("worker %s handled an event in %.1f ms", worker.worker_id, (time.perf_counter() - started) * 1000)
         worker.state = "ready"
         self._free.put_nowait(worker)
-        return response_from_wire(reply)
+        return reply
 
     def _restart(self, worker: Worker) -> None:
         _kill(worker)
@@ -157,14 +157,18 @@ class WorkerPool:
             worker.state = "stopped"
 
 
-def _exchange(conn: Connection, event: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+def _exchange(conn: Connection, event: dict[str, Any], body: bytes, timeout_s: float) -> RuntimeResponse:
+    """Send one event (metadata, then raw body bytes) and wait for the answer; runs in a thread."""
     conn.send(("event", event))
+    conn.send_bytes(body)
     if not conn.poll(timeout_s):
         raise TimeoutError
-    kind, value = conn.recv()
+    kind, meta = conn.recv()
     if kind != "response":
         raise EOFError(kind)
-    return value
+    return RuntimeResponse(
+        int(meta["status_code"]), str(meta["content_type"]), dict(meta["headers"]), conn.recv_bytes()
+    )
 
 
 def _kill(worker: Worker) -> None:

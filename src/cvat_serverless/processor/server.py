@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import signal
@@ -62,7 +61,6 @@ def build_app(pool: WorkerPool) -> Starlette:
         except BodyTooLarge:
             return _error(413, f"request body is larger than maxRequestBodySize ({limit} bytes)")
         event = {
-            "body": base64.b64encode(body).decode("ascii"),
             "content_type": request.headers.get("content-type", ""),
             "method": request.method,
             "path": request.url.path,
@@ -70,7 +68,7 @@ def build_app(pool: WorkerPool) -> Starlette:
             "fields": dict(request.query_params),
         }
         try:
-            answer = await pool.invoke(event)
+            answer = await pool.invoke(event, body)
         except NotReady as error:
             return _error(503, str(error))
         except NoWorkerAvailable:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import traceback
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from cvat_serverless.runtime.encoding import response_to_wire
-
 
 def worker_main(conn: Connection, function_dir: str, yaml_name: str, env: Mapping[str, str], worker_id: int) -> None:
     """Entry point of a worker process (multiprocessing ``spawn``).
 
     Protocol: the worker sends ``("ready", pid)`` after ``init_context`` or ``("error", text)``
-    and exits; then for each ``("event", dict)`` it sends ``("response", dict)``.
+    and exits; then for each ``("event", meta)`` followed by the raw body bytes it answers
+    ``("response", meta)`` followed by the raw response body (bytes are never base64'd or pickled).
     """
     from cvat_serverless.runtime import LoadedFunction
 
@@ -34,13 +32,23 @@ def worker_main(conn: Connection, function_dir: str, yaml_name: str, env: Mappin
             return
         if kind != "event":
             return
-        response = _handle(function, payload)
-        conn.send(("response", response_to_wire(response)))
+        response = _handle(function, payload, conn.recv_bytes())
+        conn.send(
+            (
+                "response",
+                {
+                    "status_code": response.status_code,
+                    "content_type": response.content_type,
+                    "headers": response.headers,
+                },
+            )
+        )
+        conn.send_bytes(response.body)
 
 
-def _handle(function: Any, event: Mapping[str, Any]) -> Any:
+def _handle(function: Any, event: Mapping[str, Any], body: bytes) -> Any:
     return function.invoke(
-        base64.b64decode(event["body"]),
+        body,
         content_type=event["content_type"],
         method=event["method"],
         path=event["path"],

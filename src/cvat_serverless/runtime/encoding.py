@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -112,20 +111,3 @@ def exception_response(error: BaseException) -> RuntimeResponse:
     """Nuclio's answer to an exception escaping the handler: 500 with the traceback as text."""
     text = f'Exception caught in handler - "{error}": {"".join(traceback.format_exception(error))}'
     return RuntimeResponse(500, "text/plain", {}, text.encode())
-
-
-def response_to_wire(response: RuntimeResponse) -> dict[str, Any]:
-    """A JSON-safe dict for sending a response between processes."""
-    return {
-        "status_code": response.status_code,
-        "content_type": response.content_type,
-        "headers": response.headers,
-        "body": base64.b64encode(response.body).decode("ascii"),
-    }
-
-
-def response_from_wire(data: Mapping[str, Any]) -> RuntimeResponse:
-    """Inverse of :func:`response_to_wire`."""
-    return RuntimeResponse(
-        int(data["status_code"]), str(data["content_type"]), dict(data["headers"]), base64.b64decode(data["body"])
-    )

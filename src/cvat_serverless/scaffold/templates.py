@@ -66,9 +66,9 @@ EXTRA_ANNOTATIONS = {
 
 SPECS = {
     "detector": '      [\n        { "id": 0, "name": "object", "type": "rectangle" }\n      ]',
-    "interactor": '      []',
-    "tracker": '      []',
-    "reid": '      []',
+    "interactor": "      []",
+    "tracker": "      []",
+    "reid": "      []",
 }
 
 MAIN_PY = """\
