@@ -1,8 +1,10 @@
 """Processor overhead: the same function called in-process and over HTTP, side by side in one run.
 
-    .venv/bin/python bench/processor_overhead.py [--function DIR] [--calls 50]
+    .venv/bin/python bench/processor_overhead.py [--function DIR] [--calls 100]
 
-Prints p50/p95 per transport and the milliseconds the HTTP processor adds at p50 (target ≤ 2 ms).
+Prints p50/p95 per transport and the milliseconds the HTTP processor adds at p50 (target ≤ 2 ms),
+for the function and for a no-op handler given the same body (the transport alone, without
+the model's run-to-run noise).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import argparse
 import base64
 import io
 import json
+import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +27,7 @@ from cvat_serverless.runtime import LoadedFunction
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FUNCTION = ROOT / "serverless/pytorch/timesler/mtcnn/nuclio"
+ECHO = ROOT / "tests/fixtures/functions/echo"
 
 
 def one_megapixel_jpeg() -> bytes:
@@ -41,34 +46,63 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, ordered[round(0.95 * (len(ordered) - 1))] * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--function", type=Path, default=DEFAULT_FUNCTION)
-    parser.add_argument("--calls", type=int, default=50)
-    args = parser.parse_args()
-    body = json.dumps({"image": base64.b64encode(one_megapixel_jpeg()).decode()}).encode()
-
-    local = LoadedFunction.load(args.function)
+def measure(function: Path, body: bytes, calls: int) -> dict[str, tuple[float, float]]:
+    """(p50, p95) per transport, calls interleaved so load changes hit both alike."""
+    local = LoadedFunction.load(function)
     timings: dict[str, list[float]] = {"in-process": [], "http": []}
-    with start_processor(args.function, num_workers=1) as processor, httpx.Client(timeout=120) as client:
-        for _ in range(3):  # warm-up both paths
+    headers = {"Content-Type": "application/json"}
+    with start_processor(function, num_workers=1) as processor, httpx.Client(timeout=120) as client:
+        for _ in range(3):
             local.invoke(body)
-            client.post(processor.url, content=body, headers={"Content-Type": "application/json"})
-        for _ in range(args.calls):  # interleaved, so load changes hit both alike
+            client.post(processor.url, content=body, headers=headers)
+        for _ in range(calls):
             start = time.perf_counter()
             assert local.invoke(body).status_code == 200
             timings["in-process"].append(time.perf_counter() - start)
             start = time.perf_counter()
-            response = client.post(processor.url, content=body, headers={"Content-Type": "application/json"})
-            assert response.status_code == 200
+            assert client.post(processor.url, content=body, headers=headers).status_code == 200
             timings["http"].append(time.perf_counter() - start)
     local.close()
-    rows = {name: percentiles(samples) for name, samples in timings.items()}
-    print(f"function: {args.function}  body: {len(body) / 1e6:.2f} MB  calls: {args.calls}\n")
-    print("| transport | p50 ms | p95 ms |\n|---|---|---|")
-    for name, (p50, p95) in rows.items():
-        print(f"| {name} | {p50:.1f} | {p95:.1f} |")
-    print(f"\nadded by the processor at p50: {rows['http'][0] - rows['in-process'][0]:.2f} ms")
+    return {name: percentiles(samples) for name, samples in timings.items()}
+
+
+NULL_MAIN = """\
+def handler(context, event):
+    return context.Response(body='[]', content_type="application/json", status_code=200)
+"""
+
+
+def null_function(workdir: Path) -> Path:
+    """A detector-shaped function that answers ``[]`` at once: the transport alone."""
+    target = workdir / "null"
+    target.mkdir()
+    shutil.copy(ECHO / "function.yaml", target / "function.yaml")
+    config = target / "function.yaml"
+    config.write_text(
+        config.read_text()
+        .replace("maxRequestBodySize: 65536", "maxRequestBodySize: 33554432")
+        .replace("workerAvailabilityTimeoutMilliseconds: 300", "workerAvailabilityTimeoutMilliseconds: 10000")
+    )
+    (target / "main.py").write_text(NULL_MAIN)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--function", type=Path, default=DEFAULT_FUNCTION)
+    parser.add_argument("--calls", type=int, default=100)
+    args = parser.parse_args()
+    body = json.dumps({"image": base64.b64encode(one_megapixel_jpeg()).decode()}).encode()
+    with tempfile.TemporaryDirectory() as workdir:
+        runs = {
+            str(args.function): measure(args.function, body, args.calls),
+            "no-op handler (transport only)": measure(null_function(Path(workdir)), body, args.calls),
+        }
+    print(f"body: {len(body) / 1e6:.2f} MB, calls: {args.calls} per transport\n")
+    print("| function | in-process p50 / p95 ms | HTTP p50 / p95 ms | added at p50 ms |\n|---|---|---|---|")
+    for name, rows in runs.items():
+        (lp50, lp95), (hp50, hp95) = rows["in-process"], rows["http"]
+        print(f"| {name} | {lp50:.1f} / {lp95:.1f} | {hp50:.1f} / {hp95:.1f} | {hp50 - lp50:.2f} |")
 
 
 if __name__ == "__main__":
