@@ -86,7 +86,8 @@ class LoadedFunction:
     ) -> LoadedFunction:
         """Apply ``spec.env`` (+ ``env``), import the handler and run ``init_context``."""
         spec = read_function_spec(function_dir, yaml_name)
-        variables = {**spec.env, **(env or {}), "CVAT_FUNCTION_YAML": str(spec.yaml_path)}
+        # The caller's env wins, so tests can point CVAT_FUNCTION_YAML at a variant of the spec.
+        variables = {**spec.env, "CVAT_FUNCTION_YAML": str(spec.yaml_path), **(env or {})}
         saved = {name: os.environ.get(name) for name in variables}
         os.environ.update(variables)
         try:
