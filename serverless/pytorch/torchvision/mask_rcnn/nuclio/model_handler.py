@@ -1,0 +1,15 @@
+"""Mask R-CNN R50-FPN v2: the shared torchvision handler with this architecture."""
+
+from pathlib import Path
+
+from common.torchvision_detection import TorchvisionDetector
+
+
+class ModelHandler(TorchvisionDetector):
+    architecture = "maskrcnn_resnet50_fpn_v2"
+    num_classes = 91
+    weights_file = "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth"
+    default_threshold = 0.5
+
+    def __init__(self) -> None:
+        super().__init__(Path(__file__).parent)
