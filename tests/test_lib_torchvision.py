@@ -51,6 +51,3 @@ def test_keypoint_spec_has_a_complete_svg() -> None:
     person = config.labels[0]
     assert person.type == "skeleton" and len(person.sublabels) == 17
     assert person.svg.count('data-type="edge"') == 16 and person.svg.count("data-label-name=") == 17
-    parse_function_config(
-        {"metadata": {"name": "x", "annotations": {"type": "detector", "spec": json.dumps([{"name": "a"}])}}}
-    )
