@@ -24,6 +24,7 @@ Options (environment variable in brackets):
   -h, --help                this help
 Redis for the SAM2 tracker state: CVAT_FUNCTIONS_REDIS_HOST (default cvat_redis_ondisk),
 CVAT_FUNCTIONS_REDIS_PORT (default 6666), CVAT_FUNCTIONS_REDIS_PASSWORD (default none).
+Tracker state signing: CVAT_FN_STATE_SECRET (default: a random secret drawn for this run).
 USAGE
 }
 
@@ -131,6 +132,7 @@ $(platform_args)
 EOF_ARGS
   set -- "$@" --env "CVAT_FUNCTIONS_REDIS_HOST=${CVAT_FUNCTIONS_REDIS_HOST:-cvat_redis_ondisk}"
   set -- "$@" --env "CVAT_FUNCTIONS_REDIS_PORT=${CVAT_FUNCTIONS_REDIS_PORT:-6666}"
+  set -- "$@" --env "CVAT_FN_STATE_SECRET=${STATE_SECRET}"
   [ -z "${CVAT_FUNCTIONS_REDIS_PASSWORD:-}" ] || set -- "$@" --env "CVAT_FUNCTIONS_REDIS_PASSWORD=${CVAT_FUNCTIONS_REDIS_PASSWORD}"
   while IFS= read -r pair; do
     [ -z "$pair" ] || set -- "$@" --env "$pair"
@@ -157,6 +159,8 @@ main() {
   parse_args "$@"
   check_nuctl
   STAGED=""
+  # Tracker states are signed with this secret; every worker of a function must share it.
+  STATE_SECRET="${CVAT_FN_STATE_SECRET:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}"
   trap cleanup EXIT
   functions="$(collect_functions)" || exit 1
   [ -n "$functions" ] || die "no function with $YAML_NAME found"

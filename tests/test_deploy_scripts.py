@@ -46,10 +46,14 @@ def _run(tree: Path, script: str, *args: str, path: bool = True, **env: str) -> 
 
 
 def _commands(calls: list[str]) -> list[str]:
-    return [re.sub(r"/\S*cvat-fn\.\w+", "CTX", line) for line in calls if line.startswith("nuctl")]
+    lines = [re.sub(r"/\S*cvat-fn\.\w+", "CTX", line) for line in calls if line.startswith("nuctl")]
+    return [re.sub(r"CVAT_FN_STATE_SECRET=\w+", "CVAT_FN_STATE_SECRET=S", line) for line in lines]
 
 
-REDIS = "--env CVAT_FUNCTIONS_REDIS_HOST=cvat_redis_ondisk --env CVAT_FUNCTIONS_REDIS_PORT=6666"
+REDIS = (
+    "--env CVAT_FUNCTIONS_REDIS_HOST=cvat_redis_ondisk --env CVAT_FUNCTIONS_REDIS_PORT=6666"
+    " --env CVAT_FN_STATE_SECRET=S"
+)
 NETWORK = '--platform-config {"attributes": {"network": "cvat_cvat"}}'
 
 

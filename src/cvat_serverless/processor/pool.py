@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from cvat_serverless.runtime.spec import FunctionSpec
 
 LOG = logging.getLogger("cvat_serverless.processor")
 MAX_INIT_ATTEMPTS = 3
+STATE_SECRET_ENV = "CVAT_FN_STATE_SECRET"
 _SPAWN = multiprocessing.get_context("spawn")
 
 
@@ -46,6 +49,7 @@ class Worker:
     state: str = "starting"
     attempts: int = 0
     pid: int | None = None
+    handled: int = 0
 
 
 @dataclass
@@ -62,6 +66,9 @@ class WorkerPool:
 
     async def start(self) -> None:
         """Start every worker in the background; readiness follows as they finish init_context."""
+        if STATE_SECRET_ENV not in self.env and STATE_SECRET_ENV not in os.environ:
+            # Tracker states are signed; all workers of one function must share the secret.
+            self.env = {**self.env, STATE_SECRET_ENV: secrets.token_hex(32)}
         self._free = asyncio.Queue()
         self.workers = [Worker(worker_id=i) for i in range(self.num_workers)]
         for worker in self.workers:
@@ -83,7 +90,9 @@ class WorkerPool:
             "function": self.spec.name,
             "state": self.state,
             "message": self.message,
-            "workers": [{"id": w.worker_id, "pid": w.pid, "state": w.state} for w in self.workers],
+            "workers": [
+                {"id": w.worker_id, "pid": w.pid, "state": w.state, "handled": w.handled} for w in self.workers
+            ],
         }
 
     async def _boot(self, worker: Worker) -> None:
@@ -141,6 +150,7 @@ class WorkerPool:
             raise WorkerCrashed(f"worker {worker.worker_id} died while handling the event") from None
         LOG.info("worker %s handled an event in %.1f ms", worker.worker_id, (time.perf_counter() - started) * 1000)
         worker.state = "ready"
+        worker.handled += 1
         self._free.put_nowait(worker)
         return reply
 

@@ -1,0 +1,59 @@
+"""OpenCV tracker: accuracy over 20 synthetic frames, and states continuing across workers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+
+from common.image import encode_image
+from cvat_serverless.harness.expect import box_iou
+from cvat_serverless.processor import start_processor
+from cvat_serverless.runtime import LoadedFunction
+
+FOLDER = Path(__file__).parents[1] / "serverless/opencv/tracker/nuclio"
+
+
+def _cases() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("opencv_tracker_cases", FOLDER / "cases.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mean_iou_over_twenty_panned_and_zoomed_frames() -> None:
+    cases = _cases()
+    function = LoadedFunction.load(FOLDER)
+    try:
+        answer = function.invoke({"image": encode_image(cases.frame_image(0)), "shapes": [cases.true_box(0)]}).json()
+        ious = []
+        for frame in range(1, 21):
+            body = {"image": encode_image(cases.frame_image(frame)), "states": answer["states"]}
+            answer = function.invoke(body).json()
+            ious.append(box_iou(answer["shapes"][0], cases.true_box(frame)))
+    finally:
+        function.close()
+    assert sum(ious) / len(ious) >= 0.7, ious
+    state_bytes = len(answer["states"][0])
+    assert state_bytes < 64 * 1024
+
+
+def test_consecutive_frames_on_different_workers() -> None:
+    cases = _cases()
+    with start_processor(FOLDER, num_workers=2) as processor, httpx.Client(base_url=processor.url, timeout=60) as http:
+        answer = http.post("/", json={"image": encode_image(cases.frame_image(0)), "shapes": [cases.true_box(0)]})
+        states = answer.json()["states"]
+        for frame in range(1, 7):
+            frame_body = {"image": encode_image(cases.frame_image(frame)), "states": states}
+            response = http.post("/", content=json.dumps(frame_body), headers={"Content-Type": "application/json"})
+            assert response.status_code == 200, response.text
+            states = response.json()["states"]
+            assert box_iou(response.json()["shapes"][0], cases.true_box(frame)) >= 0.6
+        # Free workers are taken in turn, so the frames alternated between the two processes.
+        assert [w["handled"] for w in processor.status()["workers"]] == [4, 3]
+        forged = http.post("/", json={"image": encode_image(cases.frame_image(1)), "states": [states[0][:-4] + "beef"]})
+        assert forged.status_code == 400 and "signature" in forged.json()["error"]
