@@ -101,7 +101,7 @@ class TorchvisionDetector:
         import torch
 
         device = next(self.model.parameters()).device
-        tensor = torch.from_numpy(to_array(request.image)).permute(2, 0, 1).float().div(255).to(device)
+        tensor = torch.from_numpy(to_array(request.image).copy()).permute(2, 0, 1).float().div(255).to(device)
         with torch.inference_mode():
             output = self.model([tensor])[0]
         width, height = request.image.size
