@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -21,3 +22,35 @@ def random_weights(architecture: str, num_classes: int, workdir: Path, seed: int
             torch.nn.init.zeros_(head.cls_logits.bias)
         torch.save(model.state_dict(), path)
     return path
+
+
+def contract_cases(
+    architecture: str, num_classes: int, shape_type: str
+) -> tuple[Callable[[Path], dict[str, str]], list]:
+    """``(environment, CASES)`` for a torchvision folder: random weights, small inputs, contract checks.
+
+    Small input sizes keep the full-size network fast enough for the suite; accuracy is not
+    checked (the weights are random), the wire contract and the threshold are.
+    """
+    from cvat_serverless.harness import Case, expect, sample_image
+
+    def environment(workdir: Path) -> dict[str, str]:
+        return {
+            "TORCHVISION_WEIGHTS": str(random_weights(architecture, num_classes, workdir)),
+            "TORCHVISION_MIN_SIZE": "128",
+            "TORCHVISION_MAX_SIZE": "192",
+        }
+
+    cases = [
+        Case(
+            "contract at threshold 0",
+            body={"image": sample_image("coffee"), "threshold": 0.0},
+            check=expect.detections(min_count=1, types=[shape_type]),
+        ),
+        Case(
+            "threshold above every score",
+            body={"image": sample_image("coffee"), "threshold": 1.0},
+            check=expect.detections(max_count=0),
+        ),
+    ]
+    return environment, cases
