@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
+
+from cvat_serverless.harness.discovery import load_module
 
 FOLDER = Path(__file__).parents[1] / "serverless/onnx/paddlepaddle/ppocr-v4-det/nuclio"
 
 
-def _module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("ppocr_model_handler", FOLDER / "model_handler.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _module() -> ModuleType:
+    return load_module(FOLDER / "model_handler.py", "ppocr_model_handler")
 
 
 def test_two_kernels_become_two_grown_quads_in_image_coordinates() -> None:

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from common.image import encode_image
+from cvat_serverless.harness.discovery import load_cases
 from cvat_serverless.runtime import LoadedFunction
 
 FOLDER = Path(__file__).parents[1] / "serverless/pytorch/facebookresearch/sam/nuclio"
 
 
 def _environment(workdir: Path) -> dict[str, str]:
-    spec = importlib.util.spec_from_file_location("sam_cases", FOLDER / "cases.py")
-    assert spec is not None and spec.loader is not None
-    cases = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cases)
+    cases = load_cases(FOLDER)
+    assert cases is not None
     return cases.environment(workdir)
 
 

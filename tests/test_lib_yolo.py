@@ -13,6 +13,7 @@ import onnxruntime
 from PIL import Image
 
 from common.yolo import Letterbox, decode_ultralytics, letterbox, nms, to_nchw
+from cvat_serverless.harness.discovery import load_cases
 from cvat_serverless.harness.expect import box_iou
 from cvat_serverless.runtime import LoadedFunction
 
@@ -63,10 +64,8 @@ def _reference_face_box() -> list[float]:
 def test_function_matches_an_independent_decode_on_real_weights(tmp_path: Path) -> None:
     from skimage import data
 
-    cases_spec = importlib.util.spec_from_file_location("yolo_cases", YOLO / "cases.py")
-    assert cases_spec is not None and cases_spec.loader is not None
-    cases = importlib.util.module_from_spec(cases_spec)
-    cases_spec.loader.exec_module(cases)
+    cases = load_cases(YOLO)
+    assert cases is not None
     function = LoadedFunction.load(YOLO, env=cases.environment(tmp_path))
     try:
         buffer = io.BytesIO()

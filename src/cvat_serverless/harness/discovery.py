@@ -26,14 +26,18 @@ def function_id(function_dir: Path) -> str:
     return "/".join(parts)
 
 
-def load_cases(function_dir: Path) -> ModuleType | None:
-    """Import the folder's ``cases.py`` under a unique module name (None when it has none)."""
-    path = function_dir / "cases.py"
-    if not path.is_file():
-        return None
-    name = "harness_cases_" + re.sub(r"\W", "_", function_id(function_dir))
+def load_module(path: Path, name: str) -> ModuleType:
+    """Import one file as module ``name`` without touching ``sys.path`` or ``sys.modules``."""
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_cases(function_dir: Path) -> ModuleType | None:
+    """Import the folder's ``cases.py`` under a unique module name (None when it has none)."""
+    path = function_dir / "cases.py"
+    if not path.is_file():
+        return None
+    return load_module(path, "harness_cases_" + re.sub(r"\W", "_", function_id(function_dir)))

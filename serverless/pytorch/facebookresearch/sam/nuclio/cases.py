@@ -1,13 +1,13 @@
 """Harness cases on a tiny Segment Anything of the real classes (contract checks, not accuracy)."""
 
 import base64
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 
 from cvat_serverless.harness import Case, Result, expect, sample_image
+from cvat_serverless.harness.discovery import load_module
 
 TINY = {
     "img_size": 256,
@@ -28,12 +28,7 @@ EMBEDDING_SHAPE = (1, 32, 16, 16)  # the tiny encoder's; vit_h/l/b give 1×256×
 def environment(workdir: Path) -> dict[str, str]:
     import torch
 
-    spec = importlib.util.spec_from_file_location(
-        "sam_model_handler_for_cases", Path(__file__).parent / "model_handler.py"
-    )
-    assert spec is not None and spec.loader is not None
-    handler = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(handler)
+    handler = load_module(Path(__file__).parent / "model_handler.py", "sam_model_handler_for_cases")
     config = workdir / "tiny-sam.json"
     config.write_text(json.dumps(TINY))
     torch.manual_seed(0)
