@@ -77,14 +77,16 @@ def test_staged_context_holds_the_function_and_the_library(tree: Path) -> None:
     assert "nuctl create project cvat --platform local" not in _commands(calls)
 
 
+@pytest.mark.parametrize("script", ["deploy_cpu.sh", "deploy_gpu.sh"])
+@pytest.mark.parametrize("platform", ["local", "kube"])
 @pytest.mark.parametrize("registry", [False, True])
-def test_gpu_kube_with_and_without_registry(tree: Path, registry: bool) -> None:
+def test_command_sequence_for_every_combination(tree: Path, script: str, platform: str, registry: bool) -> None:
     extra = ["--registry", "reg.example/cvat", "--run-registry", "pull.example/cvat"] if registry else []
     code, _, err, calls = _run(
         tree,
-        "deploy_gpu.sh",
+        script,
         "--platform",
-        "kube",
+        platform,
         "--namespace",
         "cvat",
         "--env",
@@ -93,13 +95,23 @@ def test_gpu_kube_with_and_without_registry(tree: Path, registry: bool) -> None:
         FAKE_NUCTL_PROJECT_EXISTS="1",
     )
     assert code == 0
-    tail = " --registry reg.example/cvat --run-registry pull.example/cvat" if registry else ""
-    assert _commands(calls)[2:] == [
-        "nuctl deploy --project-name cvat --path CTX --file CTX/function-gpu.yaml --platform kube --namespace cvat "
-        f"{REDIS} --env A=1{tail}",
-        "nuctl get function --platform kube --namespace cvat",
+    yaml_name = "function-gpu.yaml" if script == "deploy_gpu.sh" else "function.yaml"
+    if platform == "local":
+        tail = f" {NETWORK}"  # registries are a Kubernetes matter
+    else:
+        tail = " --registry reg.example/cvat --run-registry pull.example/cvat" if registry else ""
+    deploy = (
+        f"nuctl deploy --project-name cvat --path CTX --file CTX/{yaml_name} --platform {platform} "
+        f"--namespace cvat {REDIS} --env A=1{tail}"
+    )
+    functions = 1 if script == "deploy_gpu.sh" else 2
+    assert _commands(calls) == [
+        "nuctl version",
+        f"nuctl get project cvat --platform {platform} --namespace cvat",
+        *[deploy] * functions,
+        f"nuctl get function --platform {platform} --namespace cvat",
     ]
-    assert "skipping" in err and "beta" in err
+    assert ("skipping" in err and "beta" in err) == (script == "deploy_gpu.sh")
 
 
 def test_explicit_folder_without_gpu_yaml_is_an_error(tree: Path) -> None:
