@@ -105,3 +105,15 @@ def encode_image(image: Image.Image | np.ndarray, *, fmt: str = "PNG") -> str:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def crop_boxes(array: np.ndarray, boxes: np.ndarray, min_side: int = 4) -> list[np.ndarray]:
+    """Crops of (N, 4) xyxy ``boxes`` from an (H, W, C) array, clipped inside, at least ``min_side`` a side."""
+    height, width = array.shape[:2]
+    crops = []
+    for x1, y1, x2, y2 in boxes:
+        left, top = int(min(max(0, x1), width - min_side)), int(min(max(0, y1), height - min_side))
+        right = max(left + min_side, int(min(width, x2 + 1)))
+        bottom = max(top + min_side, int(min(height, y2 + 1)))
+        crops.append(array[top:bottom, left:right])
+    return crops

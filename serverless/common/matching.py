@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -49,3 +52,15 @@ def match(
         if allowed[row, col]:
             result[int(row)] = int(col)
     return result
+
+
+def match_request(request: Any, embed: Callable[[Any, np.ndarray], np.ndarray]) -> list[int]:
+    """Match a :class:`common.reid.ReidRequest` with ``embed(image, boxes) -> (N, D)`` embeddings."""
+    return match(
+        embed(request.image0, request.boxes0),
+        embed(request.image1, request.boxes1),
+        request.boxes0,
+        request.boxes1,
+        threshold=request.threshold,
+        max_distance=request.max_distance,
+    )

@@ -8,16 +8,15 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from common.image import to_array
+from common.image import crop_boxes, to_array
 from common.labels import load_function_config
-from common.matching import match
+from common.matching import match_request
 from common.openvino_model import compile_model
 from common.reid import ReidRequest
 from common.weights import weights_path
 
 MODEL_ENV = "REID_MODEL"
 DEFAULT_MODEL = "/opt/nuclio/omz/person-reidentification-retail-0277.xml"
-MIN_CROP = 4
 
 
 class ModelHandler:
@@ -32,24 +31,12 @@ class ModelHandler:
     def embed(self, image: Image.Image, boxes: np.ndarray) -> np.ndarray:
         """(N, 256) embeddings, one inference per crop (the published IR has batch 1)."""
         bgr = cv2.cvtColor(to_array(image), cv2.COLOR_RGB2BGR)
-        height, width = bgr.shape[:2]
         request = self.model.create_infer_request()
         embeddings = []
-        for x1, y1, x2, y2 in boxes:
-            left, top = int(min(max(0, x1), width - MIN_CROP)), int(min(max(0, y1), height - MIN_CROP))
-            right = max(left + MIN_CROP, int(min(width, x2 + 1)))
-            bottom = max(top + MIN_CROP, int(min(height, y2 + 1)))
-            crop = cv2.resize(bgr[top:bottom, left:right], (int(self.width), int(self.height)))
-            tensor = crop.transpose(2, 0, 1)[None].astype(np.float32)
+        for crop in crop_boxes(bgr, boxes):
+            tensor = cv2.resize(crop, (int(self.width), int(self.height))).transpose(2, 0, 1)[None].astype(np.float32)
             embeddings.append(request.infer({0: tensor})[self.output].reshape(-1))
         return np.asarray(embeddings, dtype=np.float32).reshape(len(boxes), -1)
 
     def infer(self, request: ReidRequest) -> list[int]:
-        return match(
-            self.embed(request.image0, request.boxes0),
-            self.embed(request.image1, request.boxes1),
-            request.boxes0,
-            request.boxes1,
-            threshold=request.threshold,
-            max_distance=request.max_distance,
-        )
+        return match_request(request, self.embed)
