@@ -14,14 +14,12 @@ step "ruff"
 "$bin/ruff" check .
 "$bin/ruff" format --check .
 
-if "$bin/cvat-serverless" --help 2>/dev/null | grep -q ' lint'; then
-  step "function.yaml lint"
-  "$bin/cvat-serverless" lint serverless/
-fi
-if "$bin/cvat-serverless" --help 2>/dev/null | grep -q ' catalog'; then
-  step "function catalog is up to date"
-  "$bin/cvat-serverless" catalog --check
-fi
+step "function.yaml lint"
+"$bin/cvat-serverless" lint serverless/
+
+step "function catalog is up to date"
+"$bin/cvat-serverless" catalog --check
+
 if command -v shellcheck >/dev/null 2>&1; then
   step "shellcheck"
   find scripts serverless .ci -maxdepth 1 \( -name '*.sh' -o -name run \) -type f -exec shellcheck -x {} +

@@ -9,37 +9,24 @@ from pathlib import Path
 import numpy as np
 
 from cvat_serverless.harness import Case, Result, expect, generated_image
+from cvat_serverless.harness.openvino_models import constant_model
 
 FACE_ON_NET = (104.0, 52.0, 208.0, 208.0)  # x1, y1, x2, y2 on the 416×416 input
 IMAGE_SIZE = (832, 624)  # width, height: scale 2 × 1.5
-
-
-def _constant_model(path: Path, input_name: str, shape: list[int], outputs: dict[str, np.ndarray]) -> None:
-    import openvino as ov
-    import openvino.opset13 as ops
-
-    data = ops.parameter(shape, np.float32, name=input_name)
-    zero = ops.multiply(ops.reduce_mean(data, np.arange(len(shape)), keep_dims=False), np.float32(0))
-    nodes = []
-    for name, value in outputs.items():
-        node = ops.add(ops.constant(value.astype(np.float32)), zero)
-        node.output(0).get_tensor().set_names({name})
-        nodes.append(node)
-    ov.save_model(ov.Model(nodes, [data], path.stem), path)
 
 
 def environment(workdir: Path) -> dict[str, str]:
     boxes = np.zeros((200, 5), np.float32)
     boxes[0] = [*FACE_ON_NET, 0.93]
     boxes[1] = [10, 10, 30, 30, 0.2]
-    _constant_model(workdir / "fd.xml", "image", [1, 3, 416, 416], {"boxes": boxes, "labels": np.zeros(200)})
-    _constant_model(
+    constant_model(workdir / "fd.xml", "image", [1, 3, 416, 416], {"boxes": boxes, "labels": np.zeros(200)})
+    constant_model(
         workdir / "ag.xml",
         "data",
         [1, 3, 62, 62],
         {"age_conv3": np.full((1, 1, 1, 1), 0.31), "prob": np.array([0.2, 0.8]).reshape(1, 2, 1, 1)},
     )
-    _constant_model(
+    constant_model(
         workdir / "em.xml",
         "data",
         [1, 3, 64, 64],

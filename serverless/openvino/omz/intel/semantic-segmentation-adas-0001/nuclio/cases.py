@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cvat_serverless.harness import Case, expect, generated_image
+from cvat_serverless.harness.openvino_models import constant_model
 
 ROAD, SKY, CAR = 0, 10, 13
 
@@ -21,15 +22,9 @@ def label_map() -> np.ndarray:
 
 
 def environment(workdir: Path) -> dict[str, str]:
-    import openvino as ov
-    import openvino.opset13 as ops
-
-    data = ops.parameter([1, 3, 1024, 2048], np.float32, name="data")
-    zero = ops.multiply(ops.reduce_mean(data, np.array([1, 2, 3]), keep_dims=True), np.float32(0))
-    output = ops.add(ops.constant(label_map()[None, None]), zero)
-    output.output(0).get_tensor().set_names({"argmax"})
-    path = workdir / "semantic-segmentation-adas-0001.xml"
-    ov.save_model(ov.Model([output], [data], "synthetic-segmentation"), path)
+    path = constant_model(
+        workdir / "semantic-segmentation-adas-0001.xml", "data", [1, 3, 1024, 2048], {"argmax": label_map()[None, None]}
+    )
     return {"SEGMENTATION_MODEL": str(path), "CVAT_FN_OV_PRECISION": "f32"}
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cvat_serverless.harness import Case, expect, generated_image
+from cvat_serverless.harness.openvino_models import constant_model
 
 MAP_H, MAP_W = 192, 320
 WORDS = [(20, 30, 120, 50), (150, 100, 300, 130)]  # x1, y1, x2, y2 on the quarter-resolution map
@@ -25,19 +26,13 @@ def logit_maps(words: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.n
 
 
 def environment(workdir: Path) -> dict[str, str]:
-    import openvino as ov
-    import openvino.opset13 as ops
-
-    image = ops.parameter([1, 768, 1280, 3], np.float32, name="Placeholder")
-    zero = ops.multiply(ops.reduce_mean(image, np.array([1, 2, 3]), keep_dims=True), np.float32(0))
     segm, links = logit_maps(WORDS)
-    outputs = []
-    for name, value in (("model/link_logits_/add", links), ("model/segm_logits/add", segm)):
-        node = ops.add(ops.constant(value), zero)
-        node.output(0).get_tensor().set_names({name})
-        outputs.append(node)
-    path = workdir / "text-detection-0004.xml"
-    ov.save_model(ov.Model(outputs, [image], "synthetic-text-detection-0004"), path)
+    path = constant_model(
+        workdir / "text-detection-0004.xml",
+        "Placeholder",
+        [1, 768, 1280, 3],
+        {"model/link_logits_/add": links, "model/segm_logits/add": segm},
+    )
     return {"TEXT_DETECTION_MODEL": str(path), "CVAT_FN_OV_PRECISION": "f32"}
 
 

@@ -1,0 +1,29 @@
+"""Synthetic OpenVINO models for harness cases: the published I/O names and shapes, known outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+
+def constant_model(path: Path, input_name: str, input_shape: list[int], outputs: Mapping[str, np.ndarray]) -> Path:
+    """Save an IR whose named outputs are the given constants, whatever the input.
+
+    The input still feeds the graph (multiplied by zero), so the real loading, preprocessing and
+    decoding code of a function runs against exactly the outputs a test chose.
+    """
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    data = ops.parameter(input_shape, np.float32, name=input_name)
+    zero = ops.multiply(ops.reduce_mean(data, np.arange(len(input_shape)), keep_dims=True), np.float32(0))
+    nodes = []
+    for name, value in outputs.items():
+        constant = np.asarray(value, dtype=np.float32)
+        node = ops.add(ops.constant(constant), ops.reshape(zero, [1] * max(1, constant.ndim), False))
+        node.output(0).get_tensor().set_names({name})
+        nodes.append(node)
+    ov.save_model(ov.Model(nodes, [data], path.stem), path)
+    return path
