@@ -1,0 +1,107 @@
+"""The gateway app: CVAT's lambda API plus the small task API, behind one account."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from cvat_serverless.gateway.auth import Accounts
+from cvat_serverless.gateway.calls import Caller
+from cvat_serverless.gateway.errors import GatewayError
+from cvat_serverless.gateway.lambda_api import LambdaApi
+from cvat_serverless.gateway.nuclio import NuclioClient, NuclioSettings
+from cvat_serverless.gateway.queues import InProcessQueue, RequestQueue, RqQueue
+from cvat_serverless.gateway.store import TaskStore
+from cvat_serverless.gateway.tasks_api import PUBLIC_PATHS, TaskApi, error_response
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Where the data lives, which dashboard to use, the account, and the queue."""
+
+    data_dir: Path
+    nuclio: NuclioSettings
+    username: str = "admin"
+    password: str = "admin"
+    share_dir: Path | None = None
+    redis_url: str | None = None
+    workers: int = 1
+
+    def secret(self) -> str:
+        """The tracker-state signing secret: ``CVAT_SECRET_KEY``, else one kept in the data folder."""
+        if os.environ.get("CVAT_SECRET_KEY"):
+            return os.environ["CVAT_SECRET_KEY"]
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+class Authenticate(BaseHTTPMiddleware):
+    """401 for anything but ``/api/server/about`` and the login without valid credentials."""
+
+    def __init__(self, app: Any, accounts: Accounts) -> None:
+        super().__init__(app)
+        self.accounts = accounts
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if not PUBLIC_PATHS.match(request.url.path):
+            reason = self.accounts.authenticated(request)
+            if reason is not None:
+                return JSONResponse({"error": reason}, status_code=401)
+        return await call_next(request)
+
+
+async def _gateway_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, GatewayError)
+    return error_response(error)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    message = {
+        404: f"{request.url.path} does not exist on this server (see docs/local-stack.md for the endpoints it has)",
+        405: f"{request.method} is not allowed on {request.url.path} here",
+    }.get(error.status_code, str(error.detail))
+    return JSONResponse({"error": message}, status_code=error.status_code)
+
+
+def build_gateway(config: GatewayConfig) -> tuple[Starlette, Callable[[], None]]:
+    """The app and a close function (stops the in-process worker, closes the store)."""
+    store = TaskStore(config.data_dir)
+    nuclio = NuclioClient(config.nuclio)
+    caller = Caller(nuclio, store, config.secret())
+    queue: RequestQueue
+    if config.redis_url:
+        settings = {"data_dir": str(config.data_dir), "nuclio_env": config.nuclio.to_env() | {"CVAT_NUCLIO_TOKEN": ""}}
+        queue = RqQueue(config.redis_url, settings)
+    else:
+        queue = InProcessQueue(lambda: caller, workers=config.workers)
+    accounts = Accounts(config.username, config.password)
+    tasks = TaskApi(store, accounts, share_dir=config.share_dir)
+    lambdas = LambdaApi(caller, queue)
+    app = Starlette(
+        routes=[*tasks.routes(), *lambdas.routes()],
+        middleware=[Middleware(Authenticate, accounts=accounts)],
+        exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
+    )
+
+    def close() -> None:
+        queue.close()
+        nuclio.close()
+        store.close()
+
+    return app, close

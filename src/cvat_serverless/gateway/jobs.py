@@ -1,0 +1,120 @@
+"""What one ``/api/lambda/requests`` job does: annotate a whole task (detector) or chain boxes into tracks (ReID)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from cvat_serverless.gateway.calls import Caller, call_online
+from cvat_serverless.gateway.errors import BadRequest
+
+SAVE_EVERY_FRAMES = 100
+
+
+class Reporter(Protocol):
+    """How a job reports progress and learns that it was cancelled."""
+
+    def progress(self, percent: int) -> None: ...
+
+    def cancelled(self) -> bool: ...
+
+
+def run_request(caller: Caller, params: Mapping[str, Any], reporter: Reporter) -> None:
+    """Run one request to the end, or until cancelled (results so far are kept)."""
+    function = caller.nuclio.get(str(params["function"]))
+    task_id = int(params["task"])
+    if params.get("cleanup"):
+        caller.store.clear_annotations(task_id)
+    if function.kind == "detector":
+        _annotate(caller, function, task_id, params, reporter)
+    elif function.kind == "reid":
+        _chain_tracks(caller, function, task_id, params, reporter)
+    reporter.progress(100)
+
+
+def _annotate(caller: Caller, function: Any, task_id: int, params: Mapping[str, Any], reporter: Reporter) -> None:
+    mapping = caller.mapping_for(function, task_id, params.get("mapping"))
+    size = caller.store.task(task_id)["size"]
+    pending: dict[str, list[dict[str, Any]]] = {"tags": [], "shapes": []}
+    for frame in range(size):
+        found = caller.detect(
+            function, task_id, frame, mapping, params.get("threshold"), bool(params.get("conv_mask_to_poly"))
+        )
+        pending["tags"] += found["tags"]
+        pending["shapes"] += found["shapes"]
+        reporter.progress(int((frame + 1) / size * 100))
+        if frame and frame % SAVE_EVERY_FRAMES == 0:
+            caller.store.change_annotations(task_id, pending, "create")
+            pending = {"tags": [], "shapes": []}
+        if reporter.cancelled():
+            break
+    caller.store.change_annotations(task_id, pending, "create")
+
+
+def _chain_tracks(caller: Caller, function: Any, task_id: int, params: Mapping[str, Any], reporter: Reporter) -> None:
+    if params.get("cleanup"):
+        raise BadRequest("cleanup is not compatible with reid")
+    annotations = caller.store.annotations(task_id)
+    size = caller.store.task(task_id)["size"]
+    boxes: dict[int, list[dict[str, Any]]] = {}
+    for shape in annotations["shapes"]:
+        if shape.get("type") == "rectangle":
+            boxes.setdefault(int(shape["frame"]), []).append(shape)
+    paths: dict[int, list[dict[str, Any]]] = {}
+    path_of: dict[int, int] = {}
+    for box in (b for frame in sorted(boxes) for b in boxes[frame]):
+        path_of[box["id"]] = box["id"]
+        paths[box["id"]] = [box]
+    for frame in range(size - 1):
+        boxes0, boxes1 = boxes.get(frame, []), boxes.get(frame + 1, [])
+        if boxes0 and boxes1:
+            payload = {"task": task_id, "frame0": frame, "frame1": frame + 1, "boxes0": boxes0, "boxes1": boxes1}
+            for key in ("threshold", "max_distance"):
+                if params.get(key):
+                    payload[key] = params[key]
+            matches = call_online(caller, function, payload)
+            for index, match in enumerate(matches if isinstance(matches, list) else []):
+                if isinstance(match, int) and 0 <= match < len(boxes1):
+                    target = boxes1[match]
+                    if path_of[target["id"]] == target["id"] and len(paths[target["id"]]) == 1:
+                        path = path_of[boxes0[index]["id"]]
+                        paths[path].append(target)
+                        del paths[target["id"]]
+                        path_of[target["id"]] = path
+        reporter.progress(int((frame + 1) / max(size, 1) * 100))
+        if reporter.cancelled():
+            return
+    tracks = [_track(path, size) for path in paths.values()]
+    if tracks:
+        kept = [s for s in annotations["shapes"] if s.get("type") != "rectangle"]
+        caller.store.change_annotations(
+            task_id, {"tags": annotations["tags"], "shapes": kept, "tracks": annotations["tracks"] + tracks}, "put"
+        )
+
+
+def _track(path: list[dict[str, Any]], size: int) -> dict[str, Any]:
+    shapes = [
+        {
+            "type": "rectangle",
+            "frame": box["frame"],
+            "points": box["points"],
+            "outside": False,
+            "occluded": bool(box.get("occluded", False)),
+            "z_order": int(box.get("z_order", 0)),
+            "rotation": float(box.get("rotation", 0.0)),
+            "attributes": box.get("attributes", []),
+        }
+        for box in path
+    ]
+    last = path[-1]["frame"]
+    if last + 1 < size:
+        shapes.append({**shapes[-1], "frame": last + 1, "outside": True})
+    first = path[0]
+    return {
+        "label_id": first["label_id"],
+        "frame": first["frame"],
+        "group": 0,
+        "source": "auto",
+        "attributes": [],
+        "shapes": shapes,
+    }

@@ -1,0 +1,96 @@
+"""CVAT's ``/api/lambda/*`` on top of any Nuclio dashboard (contract §3, §6, §7)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cvat_serverless.gateway.calls import Caller, call_online
+from cvat_serverless.gateway.errors import BadRequest
+from cvat_serverless.gateway.queues import RequestQueue
+from cvat_serverless.gateway.tasks_api import both, json_body, read_body
+
+LOG = logging.getLogger("cvat_serverless.gateway")
+ONLINE_BODY_LIMIT = 16 * 1024 * 1024
+
+
+@dataclass
+class LambdaApi:
+    """The lambda routes over a :class:`Caller` (dashboard client + task store) and a request queue."""
+
+    caller: Caller
+    queue: RequestQueue
+
+    async def list_functions(self, request: Request) -> Response:
+        functions, skipped = await run_in_threadpool(self.caller.nuclio.list)
+        for name, reason in skipped.items():
+            LOG.error("function %s is left out of the list: %s", name, reason)
+        return JSONResponse([function.to_dict() for function in functions])
+
+    async def function(self, request: Request) -> Response:
+        func_id = request.path_params["func_id"]
+        function = await run_in_threadpool(self.caller.nuclio.get, func_id)
+        if request.method == "GET":
+            return JSONResponse(function.to_dict())
+        data = json_body(await read_body(request, ONLINE_BODY_LIMIT))
+        return JSONResponse(await run_in_threadpool(call_online, self.caller, function, data))
+
+    async def requests(self, request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse(await run_in_threadpool(self.queue.list))
+        data = json_body(await read_body(request, ONLINE_BODY_LIMIT))
+        params = self._validate(data)
+        function = await run_in_threadpool(self.caller.nuclio.get, params["function"])
+        self.caller.store.task(params["task"])
+        if function.kind == "detector":
+            await run_in_threadpool(self.caller.mapping_for, function, params["task"], params.get("mapping"))
+        return JSONResponse(await run_in_threadpool(self.queue.submit, params))
+
+    def _validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        function = data.get("function")
+        if not isinstance(function, str) or not function:
+            raise BadRequest("'function' (the function id) is required")
+        params: dict[str, Any] = {"function": function}
+        for key in ("task", "job", "max_distance"):
+            value = data.get(key)
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+                    raise BadRequest(f"{key!r} must be an integer")
+                params[key] = int(value)
+        if "job" in params and "task" not in params:
+            params["task"] = params["job"]
+        if "task" not in params:
+            raise BadRequest("'task' is required")
+        threshold = data.get("threshold")
+        if threshold is not None:
+            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+                raise BadRequest("'threshold' must be a number")
+            params["threshold"] = float(threshold)
+        params["cleanup"] = bool(data.get("cleanup", False))
+        params["conv_mask_to_poly"] = bool(data.get("conv_mask_to_poly", data.get("convMaskToPoly", False)))
+        if data.get("mapping") is not None:
+            params["mapping"] = data["mapping"]
+        if data.get("roi") is not None:
+            raise BadRequest("'roi' is not supported by this server")
+        return params
+
+    async def request(self, request: Request) -> Response:
+        rq_id = request.path_params["rq_id"]
+        if request.method == "DELETE":
+            await run_in_threadpool(self.queue.cancel, rq_id)
+            return Response(status_code=204)
+        return JSONResponse(await run_in_threadpool(self.queue.get, rq_id))
+
+    def routes(self) -> list[Route]:
+        return [
+            *[Route(p, self.list_functions) for p in both("/api/lambda/functions")],
+            *[Route(p, self.function, methods=["GET", "POST"]) for p in both("/api/lambda/functions/{func_id}")],
+            *[Route(p, self.requests, methods=["GET", "POST"]) for p in both("/api/lambda/requests")],
+            *[Route(p, self.request, methods=["GET", "DELETE"]) for p in both("/api/lambda/requests/{rq_id}")],
+        ]

@@ -1,0 +1,290 @@
+"""Tasks, their frames and annotations in SQLite (frames as files next to the database).
+
+Only what cvat-sdk needs to exercise the lambda API: this is a test and local-use server, not a
+CVAT replacement. Several processes (the gateway and queue workers) may open the same store.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from cvat_serverless.gateway.errors import BadRequest, NotFound
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, labels TEXT NOT NULL,
+    created TEXT NOT NULL, updated TEXT NOT NULL, size INTEGER NOT NULL DEFAULT 0,
+    chunk_size INTEGER NOT NULL DEFAULT 36, image_quality INTEGER NOT NULL DEFAULT 70,
+    segment_size INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS frames (
+    task_id INTEGER NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL,
+    width INTEGER NOT NULL, height INTEGER NOT NULL, PRIMARY KEY (task_id, idx)
+);
+CREATE TABLE IF NOT EXISTS annotations (task_id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+"""
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
+
+
+def now() -> str:
+    """UTC now, ISO 8601 with ``Z`` (what cvat-sdk parses)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def natural_key(name: str) -> list[Any]:
+    """Sort key that orders ``img2`` before ``img10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One task frame: its index, file name, stored file and size."""
+
+    index: int
+    name: str
+    path: Path
+    width: int
+    height: int
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+class TaskStore:
+    """SQLite rows plus a ``frames/`` folder under one data directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.directory / "tasks.sqlite3", check_same_thread=False, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+            self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.commit()
+            except BaseException:
+                self._db.rollback()
+                raise
+
+    def _next_ids(self, db: sqlite3.Connection, name: str, count: int) -> range:
+        row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        start = (row["value"] if row else 0) + 1
+        db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", (name, start + count - 1))
+        return range(start, start + count)
+
+    # --- tasks -----------------------------------------------------------------------------------
+
+    def _number_labels(self, db: sqlite3.Connection, labels: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        numbered = []
+        for raw in labels:
+            if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str) or not raw["name"]:
+                raise BadRequest(f"every label needs a non-empty name, got {raw!r}")
+            label = {
+                "id": self._next_ids(db, "label", 1)[0],
+                "name": raw["name"],
+                "type": raw.get("type") or "any",
+                "color": raw.get("color") or "",
+                "svg": raw.get("svg") or "",
+                "has_parent": False,
+                "attributes": [],
+                "sublabels": [],
+            }
+            for attr in raw.get("attributes") or []:
+                label["attributes"].append(
+                    {
+                        "id": self._next_ids(db, "attribute", 1)[0],
+                        "name": str(attr["name"]),
+                        "mutable": bool(attr.get("mutable", False)),
+                        "input_type": str(attr.get("input_type", "text")),
+                        "default_value": str(attr.get("default_value", "")),
+                        "values": [str(v) for v in attr.get("values") or []],
+                    }
+                )
+            subs = self._number_labels(db, raw.get("sublabels") or [])
+            label["sublabels"] = [{**sub, "has_parent": True} for sub in subs]
+            numbered.append(label)
+        names = [label["name"] for label in numbered]
+        if len(names) != len(set(names)):
+            raise BadRequest("label names must be unique within a task")
+        return numbered
+
+    def create_task(self, name: str, labels: Sequence[Mapping[str, Any]], segment_size: int = 0) -> dict[str, Any]:
+        """A new task without data; returns its row."""
+        if not isinstance(name, str) or not 1 <= len(name) <= 256:
+            raise BadRequest("a task needs a name of 1 to 256 characters")
+        stamp = now()
+        with self._tx() as db:
+            numbered = self._number_labels(db, labels)
+            cursor = db.execute(
+                "INSERT INTO tasks (name, labels, created, updated, segment_size) VALUES (?, ?, ?, ?, ?)",
+                (name, json.dumps(numbered), stamp, stamp, int(segment_size or 0)),
+            )
+            task_id = int(cursor.lastrowid or 0)
+        return self.task(task_id)
+
+    def task(self, task_id: int) -> dict[str, Any]:
+        """The task row (labels decoded); :class:`NotFound` if absent."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"task {task_id} not found")
+        return {**dict(row), "labels": json.loads(row["labels"])}
+
+    def tasks(self) -> list[dict[str, Any]]:
+        with self._lock:
+            ids = [row["id"] for row in self._db.execute("SELECT id FROM tasks ORDER BY id")]
+        return [self.task(task_id) for task_id in ids]
+
+    def delete_task(self, task_id: int) -> None:
+        self.task(task_id)
+        with self._tx() as db:
+            for table, column in (("tasks", "id"), ("frames", "task_id"), ("annotations", "task_id")):
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (task_id,))  # fixed table names
+        shutil.rmtree(self.task_dir(task_id), ignore_errors=True)
+
+    def task_dir(self, task_id: int) -> Path:
+        return self.directory / "tasks" / str(task_id)
+
+    def upload_dir(self, task_id: int) -> Path:
+        """Where uploaded client files wait for Upload-Finish."""
+        path = self.task_dir(task_id) / "upload"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # --- data ------------------------------------------------------------------------------------
+
+    def attach_frames(
+        self,
+        task_id: int,
+        files: Sequence[Path],
+        *,
+        order: str = "lexicographical",
+        image_quality: int = 70,
+        chunk_size: int | None = None,
+        explicit_order: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Make ``files`` the task's frames (copied into the task folder), sorted as CVAT sorts them."""
+        task = self.task(task_id)
+        if task["size"]:
+            raise BadRequest(f"task {task_id} already has data")
+        images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
+        if not images:
+            raise BadRequest("no image files in the task data (supported: " + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
+        if explicit_order:
+            rank = {name: i for i, name in enumerate(explicit_order)}
+            images.sort(key=lambda f: rank.get(f.name, len(rank)))
+        elif order == "natural":
+            images.sort(key=lambda f: natural_key(f.name))
+        elif order != "predefined":
+            images.sort(key=lambda f: f.name)
+        frames_dir = self.task_dir(task_id) / "frames"
+        frames_dir.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for index, source in enumerate(images):
+            target = frames_dir / f"{index:06d}{source.suffix.lower()}"
+            shutil.copyfile(source, target)
+            try:
+                with Image.open(target) as image:
+                    width, height = image.size
+            except (OSError, Image.DecompressionBombError) as error:
+                raise BadRequest(f"{source.name} is not a readable image: {error}") from None
+            rows.append((task_id, index, source.name, str(target), width, height))
+        with self._tx() as db:
+            db.executemany("INSERT INTO frames VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.execute(
+                "UPDATE tasks SET size = ?, updated = ?, image_quality = ?, chunk_size = ? WHERE id = ?",
+                (len(rows), now(), int(image_quality), int(chunk_size or task["chunk_size"]), task_id),
+            )
+        shutil.rmtree(self.task_dir(task_id) / "upload", ignore_errors=True)
+        return self.task(task_id)
+
+    def frames(self, task_id: int) -> list[Frame]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM frames WHERE task_id = ? ORDER BY idx", (task_id,)).fetchall()
+        return [Frame(r["idx"], r["name"], Path(r["path"]), r["width"], r["height"]) for r in rows]
+
+    def frame(self, task_id: int, index: Any) -> Frame:
+        """Frame ``index`` of a task (integral floats accepted, as cvat-sdk sends them); 400 when out of range."""
+        if isinstance(index, bool) or not isinstance(index, (int, float)) or float(index) != int(index):
+            raise BadRequest(f"frame must be an integer, got {index!r}")
+        frames = self.frames(task_id)
+        if not 0 <= int(index) < len(frames):
+            raise BadRequest(f"frame {index} is outside task {task_id} (it has {len(frames)} frames)")
+        return frames[int(index)]
+
+    # --- annotations -----------------------------------------------------------------------------
+
+    def annotations(self, task_id: int) -> dict[str, Any]:
+        self.task(task_id)
+        with self._lock:
+            row = self._db.execute("SELECT body FROM annotations WHERE task_id = ?", (task_id,)).fetchone()
+        data = json.loads(row["body"]) if row else {"version": 0, "tags": [], "shapes": [], "tracks": []}
+        return {**data, "intervals": data.get("intervals", [])}
+
+    def _write(self, db: sqlite3.Connection, task_id: int, data: Mapping[str, Any]) -> None:
+        db.execute("INSERT OR REPLACE INTO annotations (task_id, body) VALUES (?, ?)", (task_id, json.dumps(data)))
+        db.execute("UPDATE tasks SET updated = ? WHERE id = ?", (now(), task_id))
+
+    def _with_ids(self, db: sqlite3.Connection, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        result = []
+        for item in items:
+            copy = dict(item)
+            copy["id"] = self._next_ids(db, "annotation", 1)[0]
+            for key in ("elements", "shapes"):
+                if isinstance(copy.get(key), list):
+                    copy[key] = self._with_ids(db, copy[key])
+            result.append(copy)
+        return result
+
+    def change_annotations(self, task_id: int, data: Mapping[str, Any], action: str) -> dict[str, Any]:
+        """``create`` appends, ``update`` replaces by id, ``delete`` removes by id, ``put`` replaces all."""
+        current = self.annotations(task_id)
+        with self._tx() as db:
+            version = int(current.get("version", 0)) + 1
+            if action == "put":
+                current = {"tags": [], "shapes": [], "tracks": []}
+            for key in ("tags", "shapes", "tracks"):
+                given = [item for item in data.get(key) or [] if isinstance(item, Mapping)]
+                if action in ("put", "create"):
+                    current[key] = current.get(key, []) + self._with_ids(db, given)
+                elif action == "update":
+                    by_id = {item.get("id"): item for item in given}
+                    current[key] = [{**item, **by_id.get(item["id"], {})} for item in current.get(key, [])]
+                elif action == "delete":
+                    ids = {item.get("id") for item in given}
+                    current[key] = [item for item in current.get(key, []) if item["id"] not in ids]
+                else:
+                    raise BadRequest(f"unknown action {action!r}: expected create, update or delete")
+            current["version"] = version
+            self._write(db, task_id, current)
+        return self.annotations(task_id)
+
+    def clear_annotations(self, task_id: int) -> None:
+        self.task(task_id)
+        with self._tx() as db:
+            self._write(db, task_id, {"version": 0, "tags": [], "shapes": [], "tracks": []})

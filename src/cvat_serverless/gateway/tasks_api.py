@@ -1,0 +1,438 @@
+"""The small CVAT task API cvat-sdk needs: about, login, tasks, data upload, frames, labels, jobs, annotations."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import threading
+import uuid
+import zipfile
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cvat_serverless.gateway.auth import Accounts
+from cvat_serverless.gateway.errors import BadRequest, GatewayError, NotFound
+from cvat_serverless.gateway.store import TaskStore, now
+
+SERVER_VERSION = "2.80.0"
+UPLOAD_LIMIT = 100 * 1024 * 1024
+TUS_CHUNK_LIMIT = 16 * 1024 * 1024
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def error_response(error: GatewayError) -> JSONResponse:
+    return JSONResponse({"error": error.message}, status_code=error.status)
+
+
+def both(path: str) -> list[str]:
+    """A path with and without its trailing slash (cvat-sdk uses both styles)."""
+    bare = path.rstrip("/")
+    return [bare, bare + "/"]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or a 413 once it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise GatewayError(f"request body of {declared} bytes is over the {limit}-byte limit", 413)
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise GatewayError(f"request body is over the {limit}-byte limit", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_body(raw: bytes) -> dict[str, Any]:
+    """A JSON object body; an empty body is an empty object (cvat-sdk sends JSON content type on empty POSTs)."""
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as error:
+        raise BadRequest(f"the body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def path_int(request: Request, name: str = "id") -> int:
+    value = request.path_params[name]
+    if not str(value).isdigit():
+        raise NotFound(f"{name} {value!r} not found")
+    return int(value)
+
+
+@dataclass
+class _TusUpload:
+    task_id: int
+    filename: str
+    length: int
+    path: Path
+    offset: int = 0
+
+
+@dataclass
+class TaskApi:
+    """Routes over one :class:`TaskStore`; ``share_dir`` is the server-side share for ``server_files``."""
+
+    store: TaskStore
+    accounts: Accounts
+    share_dir: Path | None = None
+    base_url: str = ""
+    max_body: int = UPLOAD_LIMIT + 1024 * 1024
+    _requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _tus: dict[str, _TusUpload] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- objects ---------------------------------------------------------------------------------
+
+    def task_read(self, request: Request, task: Mapping[str, Any]) -> dict[str, Any]:
+        base = str(request.base_url).rstrip("/")
+        size = int(task["size"])
+        return {
+            "id": task["id"],
+            "url": f"{base}/api/tasks/{task['id']}",
+            "name": task["name"],
+            "size": size,
+            "mode": "annotation",
+            "status": "annotation",
+            "owner": {"id": 1, "username": self.accounts.username},
+            "assignee": None,
+            "bug_tracker": "",
+            "created_date": task["created"],
+            "updated_date": task["updated"],
+            "overlap": 0,
+            "segment_size": size,
+            "data_chunk_size": task["chunk_size"] if size else None,
+            "data_original_chunk_type": "imageset",
+            "data_compressed_chunk_type": "imageset",
+            "image_quality": task["image_quality"],
+            "data": task["id"] if size else None,
+            "dimension": "2d",
+            "media_type": "image",
+            "subset": "",
+            "organization": None,
+            "project_id": None,
+            "target_storage": None,
+            "source_storage": None,
+            "jobs": {
+                "count": 1 if size else 0,
+                "completed": 0,
+                "validation": 0,
+                "url": f"{base}/api/jobs?task_id={task['id']}",
+            },
+            "labels": {"url": f"{base}/api/labels?task_id={task['id']}"},
+        }
+
+    def job_read(self, request: Request, task: Mapping[str, Any]) -> dict[str, Any]:
+        size = int(task["size"])
+        return {
+            "id": task["id"],
+            "task_id": task["id"],
+            "start_frame": 0,
+            "stop_frame": max(size - 1, 0),
+            "frame_count": size,
+            "stage": "annotation",
+            "state": "new",
+            "status": "annotation",
+            "type": "annotation",
+            "assignee": None,
+            "created_date": task["created"],
+            "updated_date": task["updated"],
+            "data_chunk_size": task["chunk_size"] if size else None,
+            "mode": "annotation",
+            "dimension": "2d",
+            "media_type": "image",
+            "organization": None,
+            "issues": {"count": 0, "url": ""},
+            "labels": {"url": f"{str(request.base_url).rstrip('/')}/api/labels?job_id={task['id']}"},
+        }
+
+    def _data_request(self, task_id: int, status: str, message: str = "") -> str:
+        rq_id = f"create-task-{task_id}-{uuid.uuid4().hex[:8]}"
+        stamp = now()
+        with self._lock:
+            self._requests[rq_id] = {
+                "id": rq_id,
+                "status": status,
+                "message": message,
+                "operation": {"type": "create:task", "target": "task", "task_id": task_id},
+                "created_date": stamp,
+                "started_date": stamp,
+                "finished_date": stamp,
+                "progress": 1.0 if status == "finished" else 0.0,
+                "owner": {"id": 1, "username": self.accounts.username},
+                "result_url": None,
+                "result_id": None,
+            }
+        return rq_id
+
+    # --- endpoints -------------------------------------------------------------------------------
+
+    async def about(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "name": "cvat-serverless local server",
+                "description": "A test and local-use server: tasks and CVAT's lambda API, not a CVAT replacement.",
+                "version": SERVER_VERSION,
+                "logo_url": "",
+                "subtitle": "cvat-serverless",
+            }
+        )
+
+    async def login(self, request: Request) -> Response:
+        data = json_body(await read_body(request, 64 * 1024))
+        if not self.accounts.check_password(data.get("username") or data.get("email"), data.get("password")):
+            return JSONResponse({"error": "Unable to log in with provided credentials."}, status_code=400)
+        key, session, csrf = self.accounts.login()
+        response = JSONResponse({"key": key})
+        response.set_cookie("sessionid", session, httponly=True, samesite="lax")
+        response.set_cookie("csrftoken", csrf, samesite="lax")
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        self.accounts.logout(request)
+        return JSONResponse({"detail": "Successfully logged out."})
+
+    async def tasks(self, request: Request) -> Response:
+        if request.method == "POST":
+            data = json_body(await read_body(request, 4 * 1024 * 1024))
+            task = await run_in_threadpool(
+                self.store.create_task, data.get("name"), data.get("labels") or [], data.get("segment_size") or 0
+            )
+            return JSONResponse(self.task_read(request, task), status_code=201)
+        rows = await run_in_threadpool(self.store.tasks)
+        results = [self.task_read(request, task) for task in rows]
+        return JSONResponse({"count": len(results), "next": None, "previous": None, "results": results})
+
+    async def task(self, request: Request) -> Response:
+        task_id = path_int(request)
+        if request.method == "DELETE":
+            await run_in_threadpool(self.store.delete_task, task_id)
+            return Response(status_code=204)
+        return JSONResponse(self.task_read(request, await run_in_threadpool(self.store.task, task_id)))
+
+    async def data(self, request: Request) -> Response:
+        task_id = path_int(request)
+        self.store.task(task_id)
+        if request.method == "GET":
+            return await run_in_threadpool(self._read_data, task_id, dict(request.query_params))
+        headers = request.headers
+        if "upload-start" in headers:
+            return Response(status_code=202)
+        if "upload-multiple" in headers:
+            await self._save_multipart(request, task_id)
+            return Response(status_code=200)
+        if "tus-resumable" in headers and "upload-length" in headers:
+            return self._tus_create(request, task_id)
+        params = json_body(await read_body(request, 1024 * 1024))
+        if "upload-finish" in headers:
+            files = sorted(self.store.upload_dir(task_id).iterdir())
+        elif params.get("server_files"):
+            files = self._server_files(params["server_files"])
+        elif params.get("remote_files"):
+            raise BadRequest("remote_files are not supported: this server downloads nothing; use server_files")
+        else:
+            raise BadRequest("expected Upload-Start/Multiple/Finish headers or a JSON body with server_files")
+        try:
+            await run_in_threadpool(
+                self.store.attach_frames,
+                task_id,
+                files,
+                order=str(params.get("sorting_method", "lexicographical")),
+                image_quality=int(params.get("image_quality", 70)),
+                chunk_size=params.get("chunk_size") or None,
+                explicit_order=params.get("upload_file_order"),
+            )
+            rq_id = self._data_request(task_id, "finished")
+        except GatewayError as error:
+            rq_id = self._data_request(task_id, "failed", error.message)
+        return JSONResponse({"rq_id": rq_id}, status_code=202)
+
+    async def _save_multipart(self, request: Request, task_id: int) -> None:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            raise GatewayError(f"upload of {declared} bytes is over the {self.max_body}-byte limit", 413)
+        target = self.store.upload_dir(task_id)
+        async with request.form(max_files=10000, max_fields=100) as form:
+            for key, value in form.multi_items():
+                if key.startswith("client_files") and hasattr(value, "read"):
+                    name = Path(str(value.filename or "")).name
+                    if not name or name.startswith("."):
+                        raise BadRequest(f"an uploaded file has no usable name: {value.filename!r}")
+                    (target / name).write_bytes(await value.read())
+
+    def _server_files(self, names: Any) -> list[Path]:
+        if self.share_dir is None:
+            raise BadRequest("this server has no share folder (start it with --share-dir)")
+        root = self.share_dir.resolve()
+        files: list[Path] = []
+        for name in names if isinstance(names, list) else []:
+            path = (root / str(name)).resolve()
+            if not path.is_relative_to(root) or not path.exists():
+                raise BadRequest(f"{name!r} is not in the share folder")
+            files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        return files
+
+    def _tus_create(self, request: Request, task_id: int) -> Response:
+        length = request.headers.get("upload-length", "")
+        if not length.isdigit():
+            raise BadRequest("Upload-Length must be a non-negative integer")
+        metadata = dict(
+            item.strip().split(" ", 1) for item in request.headers.get("upload-metadata", "").split(",") if " " in item
+        )
+        try:
+            filename = Path(base64.b64decode(metadata.get("filename", "")).decode()).name
+        except (ValueError, UnicodeDecodeError):
+            filename = ""
+        if not filename:
+            raise BadRequest("Upload-Metadata must carry a base64 filename")
+        file_id = uuid.uuid4().hex
+        path = self.store.upload_dir(task_id) / filename
+        path.write_bytes(b"")
+        with self._lock:
+            self._tus[file_id] = _TusUpload(task_id, filename, int(length), path)
+        location = f"{str(request.base_url).rstrip('/')}/api/tasks/{task_id}/data/{file_id}"
+        return Response(
+            status_code=201, headers={"Location": location, "Upload-Filename": filename, "Tus-Resumable": "1.0.0"}
+        )
+
+    async def tus_chunk(self, request: Request) -> Response:
+        upload = self._tus.get(request.path_params["file_id"])
+        if upload is None or upload.task_id != path_int(request):
+            raise NotFound("unknown upload")
+        headers = {"Upload-Offset": str(upload.offset), "Tus-Resumable": "1.0.0"}
+        if request.method == "HEAD":
+            return Response(status_code=200, headers={**headers, "Upload-Length": str(upload.length)})
+        offset = request.headers.get("upload-offset", "")
+        if offset != str(upload.offset):
+            return Response(status_code=409, headers=headers)
+        chunk = await read_body(request, TUS_CHUNK_LIMIT)
+        if upload.offset + len(chunk) > upload.length:
+            raise BadRequest("the chunk goes past Upload-Length")
+        with upload.path.open("ab") as handle:
+            handle.write(chunk)
+        upload.offset += len(chunk)
+        return Response(status_code=204, headers={**headers, "Upload-Offset": str(upload.offset)})
+
+    def _read_data(self, task_id: int, query: Mapping[str, str]) -> Response:
+        frames = self.store.frames(task_id)
+        kind, number = query.get("type", "chunk"), query.get("number", "0")
+        if not number.isdigit():
+            raise BadRequest("number must be a non-negative integer")
+        if kind == "frame":
+            frame = self.store.frame(task_id, int(number))
+            return Response(frame.read(), media_type="image/" + frame.path.suffix.lstrip(".").replace("jpg", "jpeg"))
+        if kind != "chunk":
+            raise BadRequest(f"data type {kind!r} is not supported here (chunk, frame)")
+        size = int(self.store.task(task_id)["chunk_size"])
+        part = frames[int(number) * size : (int(number) + 1) * size]
+        if not part:
+            raise NotFound(f"chunk {number} does not exist")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for frame in part:
+                archive.writestr(f"{frame.index:06d}{frame.path.suffix}", frame.read())
+        return Response(buffer.getvalue(), media_type="application/zip")
+
+    async def data_meta(self, request: Request) -> Response:
+        task_id = path_int(request)
+        task = self.store.task(task_id)
+        frames = self.store.frames(task_id)
+        return JSONResponse(
+            {
+                "chunks_updated_date": task["updated"],
+                "chunk_size": task["chunk_size"],
+                "size": task["size"],
+                "image_quality": task["image_quality"],
+                "start_frame": 0,
+                "stop_frame": max(len(frames) - 1, 0),
+                "frame_filter": "",
+                "frames": [{"name": f.name, "width": f.width, "height": f.height, "related_files": 0} for f in frames],
+                "deleted_frames": [],
+                "included_frames": None,
+            }
+        )
+
+    async def requests(self, request: Request) -> Response:
+        rq_id = request.path_params["rq_id"]
+        found = self._requests.get(rq_id)
+        if found is None:
+            raise NotFound(f"request {rq_id!r} not found")
+        return JSONResponse(found)
+
+    def _task_id_query(self, request: Request) -> int | None:
+        for key in ("task_id", "job_id"):
+            value = request.query_params.get(key)
+            if value is not None:
+                if not value.isdigit():
+                    raise BadRequest(f"{key} must be an integer")
+                return int(value)
+        return None
+
+    async def labels(self, request: Request) -> Response:
+        task_id = self._task_id_query(request)
+        tasks = [self.store.task(task_id)] if task_id is not None else self.store.tasks()
+        results = []
+        for task in tasks:
+            for label in task["labels"]:
+                results.append({**label, "task_id": task["id"]})
+                results += [{**sub, "parent_id": label["id"], "task_id": task["id"]} for sub in label["sublabels"]]
+        return JSONResponse({"count": len(results), "next": None, "previous": None, "results": results})
+
+    async def jobs(self, request: Request) -> Response:
+        task_id = self._task_id_query(request)
+        tasks = [self.store.task(task_id)] if task_id is not None else self.store.tasks()
+        results = [self.job_read(request, task) for task in tasks if task["size"]]
+        return JSONResponse({"count": len(results), "next": None, "previous": None, "results": results})
+
+    async def job(self, request: Request) -> Response:
+        return JSONResponse(self.job_read(request, self.store.task(path_int(request))))
+
+    async def annotations(self, request: Request) -> Response:
+        task_id = path_int(request)
+        if request.method == "GET":
+            return JSONResponse(await run_in_threadpool(self.store.annotations, task_id))
+        if request.method == "DELETE":
+            await run_in_threadpool(self.store.clear_annotations, task_id)
+            return Response(status_code=204)
+        if {"upload-start", "upload-finish", "tus-resumable"} & set(request.headers.keys()):
+            raise GatewayError("annotation file import is not supported here; send the annotations as JSON", 405)
+        data = json_body(await read_body(request, self.max_body))
+        action = "put" if request.method == "PUT" else request.query_params.get("action", "")
+        result = await run_in_threadpool(self.store.change_annotations, task_id, data, action)
+        return JSONResponse(result)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/server/about", self.about),
+            *[Route(p, self.login, methods=["POST"]) for p in both("/api/auth/login")],
+            *[Route(p, self.logout, methods=["POST"]) for p in both("/api/auth/logout")],
+            *[Route(p, self.tasks, methods=["GET", "POST"]) for p in both("/api/tasks")],
+            *[Route(p, self.task, methods=["GET", "DELETE"]) for p in both("/api/tasks/{id}")],
+            *[Route(p, self.data_meta) for p in both("/api/tasks/{id}/data/meta")],
+            *[Route(p, self.data, methods=["GET", "POST"]) for p in both("/api/tasks/{id}/data")],
+            Route("/api/tasks/{id}/data/{file_id}", self.tus_chunk, methods=["PATCH", "HEAD"]),
+            *[
+                Route(p, self.annotations, methods=["GET", "PUT", "PATCH", "DELETE", "POST"])
+                for p in both("/api/tasks/{id}/annotations")
+            ],
+            Route("/api/requests/{rq_id}", self.requests),
+            *[Route(p, self.labels) for p in both("/api/labels")],
+            *[Route(p, self.jobs) for p in both("/api/jobs")],
+            *[Route(p, self.job) for p in both("/api/jobs/{id}")],
+        ]
+
+
+PUBLIC_PATHS = re.compile(r"^/api/(server/about|auth/login)/?$")

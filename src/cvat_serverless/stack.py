@@ -1,0 +1,133 @@
+"""The local stack: processors for function folders, the Nuclio-compatible dashboard and the lambda gateway.
+
+``cvat-serverless platform`` runs it in the foreground; tests and benchmarks start it in-process.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from cvat_serverless.dashboard import FunctionRegistry, build_dashboard
+from cvat_serverless.gateway import GatewayConfig, NuclioSettings, build_gateway
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class ThreadedServer:
+    """One uvicorn server on a background thread."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{port}", daemon=True)
+        self.url = f"http://{host}:{port}"
+
+    def start(self, timeout_s: float = 30.0) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"server on {self.url} did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+@dataclass
+class LocalStack:
+    """Processors + dashboard + gateway (+ RQ workers when a Redis URL is given)."""
+
+    folders: list[Path]
+    data_dir: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    dashboard_port: int = 0
+    gateway_port: int = 0
+    token: str | None = None
+    username: str = "admin"
+    password: str = "admin"
+    share_dir: Path | None = None
+    redis_url: str | None = None
+    rq_workers: int = 1
+    request_workers: int = 1
+    registry: FunctionRegistry | None = None
+    servers: list[ThreadedServer] = field(default_factory=list)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _close_gateway: Any = None
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{self.host}:{self.dashboard_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.host}:{self.gateway_port}"
+
+    def start(self, ready_timeout_s: float = 600.0) -> dict[str, str]:
+        """Start everything; returns ``{function: reason}`` for functions that failed to initialise."""
+        self.dashboard_port = self.dashboard_port or free_port(self.host)
+        self.gateway_port = self.gateway_port or free_port(self.host)
+        self.registry = FunctionRegistry(folders=self.folders, env=dict(self.env))
+        self.registry.start()
+        failures = self.registry.wait_ready(ready_timeout_s)
+        self.servers.append(
+            ThreadedServer(build_dashboard(self.registry, token=self.token), self.host, self.dashboard_port).start()
+        )
+        nuclio = NuclioSettings(host=self.host, port=self.dashboard_port, invoke_method="dashboard", token=self.token)
+        config = GatewayConfig(
+            data_dir=self.data_dir,
+            nuclio=nuclio,
+            username=self.username,
+            password=self.password,
+            share_dir=self.share_dir,
+            redis_url=self.redis_url,
+            workers=self.request_workers,
+        )
+        app, self._close_gateway = build_gateway(config)
+        self.servers.append(ThreadedServer(app, self.host, self.gateway_port).start())
+        if self.redis_url:
+            for _ in range(self.rq_workers):
+                self.workers.append(start_rq_worker(self.redis_url, nuclio))
+        return failures
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.terminate()
+        for worker in self.workers:
+            try:
+                worker.wait(15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        for server in reversed(self.servers):
+            server.stop()
+        if self._close_gateway is not None:
+            self._close_gateway()
+        if self.registry is not None:
+            self.registry.stop()
+
+
+def start_rq_worker(redis_url: str, nuclio: NuclioSettings) -> subprocess.Popen[bytes]:
+    """An ``rq worker`` for the ``annotation`` queue (JSON serializer), as a subprocess of this Python."""
+    import os
+
+    env = {**os.environ, **({"CVAT_NUCLIO_TOKEN": nuclio.token} if nuclio.token else {})}
+    args = [sys.executable, "-m", "rq.cli", "worker", "annotation", "--url", redis_url]
+    args += ["--serializer", "rq.serializers.JSONSerializer", "--quiet"]
+    return subprocess.Popen(args, env=env)
