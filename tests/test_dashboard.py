@@ -100,7 +100,7 @@ def test_platform_command_serves_and_stops(tmp_path: Path) -> None:
 
     from cvat_serverless.processor import free_port
 
-    port = free_port()
+    port, gateway = free_port(), free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -110,6 +110,10 @@ def test_platform_command_serves_and_stops(tmp_path: Path) -> None:
             str(FIXTURES / "echo"),
             "--dashboard-port",
             str(port),
+            "--gateway-port",
+            str(gateway),
+            "--data-dir",
+            str(tmp_path / "data"),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -123,9 +127,13 @@ def test_platform_command_serves_and_stops(tmp_path: Path) -> None:
             except httpx.HTTPError:
                 time.sleep(0.3)
         assert listed["test-echo"]["status"]["state"] == "ready"
+        about = httpx.get(f"http://127.0.0.1:{gateway}/api/server/about").json()
+        assert about["version"].startswith("2.80")
+        functions = httpx.get(f"http://127.0.0.1:{gateway}/api/lambda/functions", auth=("admin", "admin")).json()
+        assert [f["id"] for f in functions] == ["test-echo"]
         process.terminate()
         output, _ = process.communicate(timeout=30)
-        assert process.returncode == 0 and "curl" in output and "invoke" in output
+        assert process.returncode == 0 and "curl" in output and "annotate" in output
     finally:
         if process.poll() is None:
             process.kill()

@@ -1,0 +1,387 @@
+"""The lambda gateway and task API, driven by the real cvat-sdk client against a running local stack."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from cvat_sdk import Client, make_client
+from cvat_sdk.api_client import exceptions, models
+from cvat_sdk.core.proxies.annotations import AnnotationUpdateAction
+from cvat_sdk.core.proxies.tasks import ResourceType
+from gateway_support import FIXTURES, SERVERLESS, create_task, noise, online, submit, wait_request, write_images
+from skimage import data
+
+from common.masks import rle_to_bitmap
+from cvat_serverless.gateway import NuclioClient, NuclioSettings
+from cvat_serverless.gateway.errors import GatewayError
+from cvat_serverless.stack import LocalStack
+
+DETECTOR = "test-lambda-detector"
+DETECTOR_LABELS = [
+    {
+        "name": "car",
+        "type": "rectangle",
+        "attributes": [
+            {"name": "color", "mutable": False, "input_type": "select", "values": ["red", "blue"]},
+            {"name": "age", "mutable": False, "input_type": "number", "values": ["0", "150", "1"]},
+        ],
+    },
+    {"name": "person", "type": "mask"},
+    {"name": "body", "type": "skeleton", "svg": "", "sublabels": [{"name": n, "type": "points"} for n in "123"]},
+    {"name": "weather", "type": "tag"},
+    {"name": "vehicle", "type": "any"},
+]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    root = tmp_path_factory.mktemp("gateway")
+    share = root / "share"
+    write_images(share / "images", [noise(i) for i in range(3)])
+    folders = [
+        FIXTURES / "lambda_detector",
+        FIXTURES / "lambda_tracker",
+        FIXTURES / "lambda_bad_metadata",
+        FIXTURES / "raising",
+        SERVERLESS / "opencv/tracker/nuclio",
+        SERVERLESS / "opencv/grabcut/nuclio",
+        SERVERLESS / "pytorch/levan92/deep-sort-mobilenetv2/nuclio",
+    ]
+    local = LocalStack(folders=folders, data_dir=root / "data", share_dir=share, env={"FIXTURE_SLEEP": "0.05"})
+    assert local.start(300) == {}
+    yield local
+    local.stop()
+
+
+@pytest.fixture(scope="module")
+def client(stack: LocalStack) -> Iterator[Client]:
+    with make_client(stack.gateway_url, credentials=("admin", "admin")) as sdk:
+        sdk.config.status_check_period = 0.05
+        yield sdk
+
+
+# --- task API --------------------------------------------------------------------------------------
+
+
+def test_about_needs_no_auth_and_the_rest_does(stack: LocalStack) -> None:
+    about = httpx.get(f"{stack.gateway_url}/api/server/about").json()
+    assert about["version"].startswith("2.80")
+    answer = httpx.get(f"{stack.gateway_url}/api/tasks")
+    assert answer.status_code == 401 and "error" in answer.json()
+    assert httpx.get(f"{stack.gateway_url}/api/tasks", auth=("admin", "admin")).status_code == 200
+    assert httpx.get(f"{stack.gateway_url}/api/tasks", auth=("admin", "nope")).status_code == 401
+    key = httpx.post(f"{stack.gateway_url}/api/auth/login", json={"username": "admin", "password": "admin"}).json()
+    headers = {"Authorization": f"Token {key['key']}"}
+    assert httpx.get(f"{stack.gateway_url}/api/tasks", headers=headers).status_code == 200
+    bad = httpx.post(f"{stack.gateway_url}/api/auth/login", json={"username": "admin", "password": "x"})
+    assert bad.status_code == 400
+
+
+def test_unknown_endpoints_say_so(stack: LocalStack) -> None:
+    answer = httpx.get(f"{stack.gateway_url}/api/projects", auth=("admin", "admin"))
+    assert answer.status_code == 404 and "does not exist" in answer.json()["error"]
+
+
+def test_task_from_local_files(client: Client, tmp_path: Path) -> None:
+    arrays = [noise(i) for i in range(12)]
+    task = create_task(client, tmp_path, arrays, [{"name": "car"}])
+    assert task.size == 12 and task.data_original_chunk_type == "imageset"
+    labels = task.get_labels()
+    assert [label.name for label in labels] == ["car"] and labels[0].id > 0
+    assert len(task.get_jobs()) == 1
+    meta = task.get_meta()
+    assert [frame.name for frame in meta.frames] == [f"img{i}.png" for i in [0, 1, 10, 11, *range(2, 10)]]
+    frame = task.get_frame(2, quality="original")
+    from PIL import Image
+
+    assert np.array_equal(np.asarray(Image.open(frame)), arrays[10])
+    assert task.id in [t.id for t in client.tasks.list()]
+
+
+def test_task_from_share_folder_and_traversal(client: Client, stack: LocalStack) -> None:
+    task = client.tasks.create_from_data(
+        spec={"name": "shared", "labels": [{"name": "car"}]},
+        resource_type=ResourceType.SHARE,
+        resources=["images/"],
+    )
+    assert task.size == 3
+    with pytest.raises(exceptions.ApiException):
+        client.tasks.create_from_data(
+            spec={"name": "escape", "labels": []}, resource_type=ResourceType.SHARE, resources=["../data/tasks.sqlite3"]
+        )
+
+
+def test_tus_upload_path(stack: LocalStack, client: Client, tmp_path: Path) -> None:
+    task = client.tasks.create(spec={"name": "tus", "labels": [{"name": "car"}]})
+    png = write_images(tmp_path, [noise(7)])[0].read_bytes()
+    auth = ("admin", "admin")
+    url = f"{stack.gateway_url}/api/tasks/{task.id}/data/"
+    created = httpx.post(
+        url,
+        auth=auth,
+        headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(len(png)), "Upload-Metadata": "filename YS5wbmc="},
+    )
+    assert created.status_code == 201 and created.headers["Location"].startswith("http")
+    location = created.headers["Location"]
+    half = len(png) // 2
+    for offset, chunk in ((0, png[:half]), (half, png[half:])):
+        patched = httpx.patch(
+            location,
+            auth=auth,
+            content=chunk,
+            headers={"Tus-Resumable": "1.0.0", "Upload-Offset": str(offset)},
+        )
+        assert patched.status_code == 204 and patched.headers["Upload-Offset"] == str(offset + len(chunk))
+    assert httpx.head(location, auth=auth).headers["Upload-Offset"] == str(len(png))
+    finished = httpx.post(url, auth=auth, headers={"Upload-Finish": ""}, json={"image_quality": 70})
+    assert finished.status_code == 202
+    assert httpx.get(f"{stack.gateway_url}/api/tasks/{task.id}", auth=auth).json()["size"] == 1
+
+
+def test_annotations_put_patch_get_delete(client: Client, tmp_path: Path) -> None:
+    task = create_task(client, tmp_path, [noise(1)], [{"name": "car"}])
+    label_id = task.get_labels()[0].id
+    shape = {"type": "rectangle", "frame": 0, "label_id": label_id, "points": [1.0, 2.0, 3.0, 4.0]}
+    task.set_annotations(models.LabeledDataRequest(shapes=[models.LabeledShapeRequest(**shape)]))
+    task.update_annotations(
+        models.PatchedLabeledDataRequest(shapes=[models.LabeledShapeRequest(**shape)]),
+        action=AnnotationUpdateAction.CREATE,
+    )
+    assert len(task.get_annotations().shapes) == 2
+    task.remove_annotations()
+    assert task.get_annotations().shapes == []
+
+
+# --- lambda functions ------------------------------------------------------------------------------
+
+
+def test_function_list_and_retrieve(client: Client, stack: LocalStack) -> None:
+    import json
+
+    _, response = client.api_client.lambda_api.list_functions()
+    listed = {item["id"]: item for item in json.loads(response.data)}
+    assert "test-lambda-bad-metadata" not in listed
+    assert listed["opencv-tracker"]["supported_shape_types"] == ["rectangle"]
+    assert listed["test-lambda-tracker"]["supported_shape_types"] == ["polygon", "rectangle"]
+    grabcut = listed["opencv-grabcut"]
+    assert grabcut["kind"] == "interactor" and "min_pos_points" in grabcut and "help_message" in grabcut
+    detector = client.api_client.lambda_api.retrieve_functions(DETECTOR)[0]
+    assert detector["labels_v2"][2]["sublabels"][0]["name"] == "1"
+    with pytest.raises(exceptions.ServiceException):
+        client.api_client.lambda_api.retrieve_functions("test-lambda-bad-metadata")
+    with pytest.raises(exceptions.NotFoundException):
+        client.api_client.lambda_api.retrieve_functions("no-such-function")
+
+
+@pytest.fixture(scope="module")
+def detector_task(client: Client, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    arrays = [noise(i, (40, 50)) for i in range(20)]
+    return create_task(client, tmp_path_factory.mktemp("det"), arrays, DETECTOR_LABELS)
+
+
+def test_detector_online_converts_every_shape_kind(client: Client, detector_task: Any) -> None:
+    labels = {label.name: label for label in detector_task.get_labels()}
+    status, answer = online(client, DETECTOR, task=detector_task.id, frame=3)  # cvat-sdk sends 3.0
+    assert status == 200 and answer["tracks"] == []
+    by_type = {shape["type"]: shape for shape in answer["shapes"]}
+    car = by_type["rectangle"]
+    assert car["frame"] == 3 and car["label_id"] == labels["car"].id and car["points"] == [0, 0, 49, 39]
+    color, age = (attr.id for attr in labels["car"].attributes)
+    assert car["attributes"] == [{"spec_id": color, "value": "red"}, {"spec_id": age, "value": "31"}]
+    mask = by_type["mask"]
+    assert mask["points"] == [0, 16, 1, 2, 4, 5]
+    assert rle_to_bitmap(mask["points"], (40, 50)).sum() == 16
+    skeleton = by_type["skeleton"]
+    elements = {e["label_id"]: e for e in skeleton["elements"]}
+    third = next(s for s in labels["body"].sublabels if s.name == "3")
+    assert elements[third.id]["outside"] is True and elements[third.id]["points"] == [15, 20]
+    assert [tag["label_id"] for tag in answer["tags"]] == [labels["weather"].id]
+    assert len(answer["shapes"]) == 3  # the label outside the spec is dropped
+
+
+def test_detector_threshold_only_when_truthy_and_mask_to_polygon(client: Client, detector_task: Any) -> None:
+    _, plain = online(client, DETECTOR, task=detector_task.id, frame=0, threshold=0)
+    _, with_threshold = online(client, DETECTOR, task=detector_task.id, frame=0, threshold=0.4)
+    assert len(with_threshold["shapes"]) == len(plain["shapes"]) + 1
+    _, polygons = online(client, DETECTOR, task=detector_task.id, frame=0, conv_mask_to_poly=True)
+    polygon = next(s for s in polygons["shapes"] if s["type"] == "polygon")
+    assert polygon["points"] == [1, 2, 4, 2, 4, 5, 1, 5]
+
+
+def test_detector_explicit_mapping(client: Client, detector_task: Any) -> None:
+    labels = {label.name: label for label in detector_task.get_labels()}
+    _, answer = online(client, DETECTOR, task=detector_task.id, frame=0, mapping={"car": {"name": "vehicle"}})
+    assert [s["label_id"] for s in answer["shapes"]] == [labels["vehicle"].id] and answer["tags"] == []
+    for mapping, message in (
+        ({"bus": {"name": "car"}}, 'Unknown model label "bus"'),
+        ({"car": {"name": "bus"}}, 'Unknown db label "bus"'),
+        ({"car": {"name": "person"}}, "are not compatible"),
+    ):
+        status, error = online(client, DETECTOR, task=detector_task.id, frame=0, mapping=mapping)
+        assert status == 400 and message in error["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"frame": 0}, 400, "'task' or 'job' is required"),
+        ({"task": "TASK", "frame": 99}, 400, "outside task"),
+        ({"job": "TASK", "frame": 99}, 400, "outside the job range"),
+        ({"task": "TASK", "frame": 1.5}, 400, "integer"),
+        ({"task": "TASK"}, 400, "'frame'"),
+        ({"task": 99999, "frame": 0}, 404, "task 99999"),
+    ],
+)
+def test_detector_call_errors(client: Client, detector_task: Any, body: dict, status: int, message: str) -> None:
+    body = {k: detector_task.id if v == "TASK" else v for k, v in body.items()}
+    got, error = online(client, DETECTOR, **body)
+    assert got == status and message in error["error"]
+
+
+def test_function_errors_pass_through(client: Client, detector_task: Any) -> None:
+    status, error = online(client, "test-raising", task=detector_task.id, frame=0)
+    assert status == 500 and "the handler broke" in error["error"]
+    status, error = online(client, "no-such-function", task=detector_task.id, frame=0)
+    assert status == 404
+
+
+def test_unreachable_and_slow_dashboards_map_to_503_and_504(stack: LocalStack) -> None:
+    from cvat_serverless.processor import free_port
+
+    with pytest.raises(GatewayError) as unreachable:
+        NuclioClient(NuclioSettings(host="127.0.0.1", port=free_port())).list()
+    assert unreachable.value.status == 503
+    slow = NuclioClient(NuclioSettings(host="127.0.0.1", port=stack.dashboard_port, timeout_s=0.001))
+    with pytest.raises(GatewayError) as timeout:
+        slow.invoke(slow.get(DETECTOR), {"image": ""})
+    assert timeout.value.status == 504
+
+
+def test_interactor_online(client: Client, tmp_path: Path) -> None:
+    image = np.zeros((80, 100, 3), np.uint8)
+    image[20:60, 30:70] = 230
+    task = create_task(client, tmp_path, [image], [])
+    status, error = online(client, "opencv-grabcut", task=task.id, frame=0, neg_points=[])
+    assert status == 400 and "pos_points" in error["error"]
+    status, answer = online(
+        client,
+        "opencv-grabcut",
+        task=task.id,
+        frame=0,
+        pos_points=[[50, 40]],
+        neg_points=[],
+        obj_bbox=[[25, 15], [75, 65]],
+    )
+    assert status == 200 and "mask" in answer
+
+
+def test_legacy_tracker_states_are_signed(client: Client, tmp_path: Path) -> None:
+    frames = [np.roll(data.astronaut()[:200, :200], shift, axis=1) for shift in (0, 4)]
+    task = create_task(client, tmp_path, frames, [])
+    box = {"type": "rectangle", "points": [150, 60, 210, 130]}
+    status, first = online(client, "opencv-tracker", task=task.id, frame=0, shapes=[box])
+    assert status == 200 and isinstance(first["states"][0], str)
+    status, second = online(client, "opencv-tracker", task=task.id, frame=1, states=first["states"])
+    assert status == 200 and second["shapes"][0]["type"] == "rectangle"
+    assert second["shapes"][0]["points"][0] > box["points"][0]
+    tampered = first["states"][0][:-3] + ("AAA" if not first["states"][0].endswith("AAA") else "BBB")
+    status, error = online(client, "opencv-tracker", task=task.id, frame=1, states=[tampered])
+    assert status == 400 and error["error"] == "Invalid or expired tracker state"
+    status, error = online(client, "opencv-tracker", task=task.id, frame=0, shapes=[{"type": "polygon", "points": [1]}])
+    assert status == 400 and "does not support shapes of type 'polygon'" in error["error"]
+
+
+def test_declared_tracker_gets_whole_shapes(client: Client, tmp_path: Path) -> None:
+    task = create_task(client, tmp_path, [noise(1), noise(2)], [])
+    polygon = {"type": "polygon", "points": [1, 1, 5, 1, 5, 5]}
+    _, first = online(client, "test-lambda-tracker", task=task.id, frame=0, shapes=[polygon])
+    assert first["shapes"] == [{"type": "polygon", "points": [2, 2, 6, 2, 6, 6]}]
+    _, second = online(client, "test-lambda-tracker", task=task.id, frame=1, states=first["states"])
+    assert second["shapes"][0]["points"] == [3, 3, 7, 3, 7, 7]
+    other = online(client, "opencv-tracker", task=task.id, frame=1, states=first["states"])
+    assert other[0] == 400  # a state is bound to the function that issued it
+
+
+def test_reid_online(client: Client, tmp_path: Path) -> None:
+    astronaut = data.astronaut()[:256, :256]
+    task = create_task(client, tmp_path, [astronaut, astronaut], [{"name": "person"}])
+    boxes = [{"type": "rectangle", "points": [150, 40, 280 - 30, 200], "label_id": 1, "frame": 0}]
+    status, answer = online(
+        client, "pth-levan92-deepsort-mobilenetv2-reid", task=task.id, frame0=0, frame1=1, boxes0=boxes, boxes1=boxes
+    )
+    assert status == 200 and answer == [0]
+    _, empty = online(
+        client, "pth-levan92-deepsort-mobilenetv2-reid", task=task.id, frame0=0, frame1=1, boxes0=boxes, boxes1=[]
+    )
+    assert empty == []
+
+
+# --- requests --------------------------------------------------------------------------------------
+
+
+def test_whole_task_request(client: Client, detector_task: Any) -> None:
+    call = submit(client, function=DETECTOR, task=detector_task.id, cleanup=True, threshold=0.5)
+    assert call.status in ("queued", "started") and call.function["task"] == detector_task.id
+    with pytest.raises(exceptions.ApiException) as conflict:
+        submit(client, function=DETECTOR, task=detector_task.id)
+    assert conflict.value.status == 409
+    listed, _ = client.api_client.lambda_api.list_requests()
+    assert call.id in [item.id for item in listed]
+    done = wait_request(client, call.id)
+    assert done.status == "finished" and done.progress == 100
+    annotations = detector_task.get_annotations()
+    assert len(annotations.shapes) == 20 * 4 and len(annotations.tags) == 20
+    assert {shape.frame for shape in annotations.shapes} == set(range(20))
+    again = wait_request(client, submit(client, function=DETECTOR, task=detector_task.id, cleanup=True).id)
+    assert again.status == "finished" and len(detector_task.get_annotations().shapes) == 20 * 3
+
+
+def test_cancel_keeps_partial_results(client: Client, detector_task: Any) -> None:
+    call = submit(client, function=DETECTOR, task=detector_task.id, cleanup=True)
+    deadline = time.monotonic() + 30
+    while client.api_client.lambda_api.retrieve_requests(call.id)[0].progress < 10:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    client.api_client.lambda_api.delete_requests(call.id)
+    with pytest.raises(exceptions.NotFoundException):
+        client.api_client.lambda_api.retrieve_requests(call.id)
+    time.sleep(1.5)
+    frames = {shape.frame for shape in detector_task.get_annotations().shapes}
+    assert 2 <= len(frames) < 20
+
+
+def test_request_errors(client: Client, detector_task: Any) -> None:
+    with pytest.raises(exceptions.NotFoundException):
+        submit(client, function="no-such-function", task=detector_task.id)
+    with pytest.raises(exceptions.ApiException) as bad_mapping:
+        submit(
+            client,
+            function=DETECTOR,
+            task=detector_task.id,
+            mapping={"bus": models.LabelMappingEntryRequest(name="car")},
+        )
+    assert bad_mapping.value.status == 400
+    with pytest.raises(exceptions.NotFoundException):
+        client.api_client.lambda_api.retrieve_requests("lambda-nothing")
+
+
+def test_reid_request_chains_boxes_into_tracks(client: Client, tmp_path: Path) -> None:
+    astronaut = data.astronaut()[:256, :256]
+    task = create_task(client, tmp_path, [astronaut] * 3, [{"name": "person", "type": "rectangle"}])
+    label_id = task.get_labels()[0].id
+    shapes = [
+        models.LabeledShapeRequest(type="rectangle", frame=f, label_id=label_id, points=[120.0, 30.0, 250.0, 200.0])
+        for f in range(3)
+    ]
+    task.set_annotations(models.LabeledDataRequest(shapes=shapes))
+    done = wait_request(client, submit(client, function="pth-levan92-deepsort-mobilenetv2-reid", task=task.id).id)
+    assert done.status == "finished", done.exc_info
+    annotations = task.get_annotations()
+    assert annotations.shapes == [] and len(annotations.tracks) == 1
+    assert [shape.frame for shape in annotations.tracks[0].shapes] == [0, 1, 2]
