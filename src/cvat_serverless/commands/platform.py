@@ -1,4 +1,4 @@
-"""``cvat-serverless platform``: processors for function folders, a Nuclio-compatible dashboard and CVAT's lambda API."""
+"""``cvat-serverless platform``: function processors, a Nuclio-compatible dashboard and CVAT's lambda API."""
 
 from __future__ import annotations
 
