@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -67,6 +68,7 @@ class LocalStack:
     redis_url: str | None = None
     rq_workers: int = 1
     request_workers: int = 1
+    num_workers: int | None = None
     registry: FunctionRegistry | None = None
     servers: list[ThreadedServer] = field(default_factory=list)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -84,7 +86,7 @@ class LocalStack:
         """Start everything; returns ``{function: reason}`` for functions that failed to initialise."""
         self.dashboard_port = self.dashboard_port or free_port(self.host)
         self.gateway_port = self.gateway_port or free_port(self.host)
-        self.registry = FunctionRegistry(folders=self.folders, env=dict(self.env))
+        self.registry = FunctionRegistry(folders=self.folders, env=dict(self.env), num_workers=self.num_workers)
         self.registry.start()
         failures = self.registry.wait_ready(ready_timeout_s)
         self.servers.append(
@@ -125,8 +127,6 @@ class LocalStack:
 
 def start_rq_worker(redis_url: str, nuclio: NuclioSettings) -> subprocess.Popen[bytes]:
     """An ``rq worker`` for the ``annotation`` queue (JSON serializer), as a subprocess of this Python."""
-    import os
-
     env = {**os.environ, **({"CVAT_NUCLIO_TOKEN": nuclio.token} if nuclio.token else {})}
     args = [sys.executable, "-m", "rq.cli", "worker", "annotation", "--url", redis_url]
     args += ["--serializer", "rq.serializers.JSONSerializer", "--quiet"]

@@ -42,6 +42,8 @@ class ManagedFunction:
     spec: FunctionSpec
     handle: ProcessorHandle | None = None
     restarts: int = 0
+    annotations: Mapping[str, str] | None = None
+    """The annotations the function really serves (from ``CVAT_FUNCTION_YAML`` when the env points elsewhere)."""
 
     def state(self) -> dict[str, Any]:
         """Nuclio-style status: state building/ready/error, message and httpPort."""
@@ -63,7 +65,7 @@ class ManagedFunction:
                 "name": self.spec.name,
                 "namespace": "nuclio",
                 "labels": {**(metadata.get("labels") or {}), "nuclio.io/project-name": PROJECT},
-                "annotations": dict(self.spec.annotations),
+                "annotations": dict(self.annotations if self.annotations is not None else self.spec.annotations),
             },
             "spec": {k: v for k, v in (raw.get("spec") or {}).items() if k != "build"},
             "status": self.state(),
@@ -76,6 +78,8 @@ class FunctionRegistry:
 
     folders: list[Path]
     env: Mapping[str, str] = field(default_factory=dict)
+    num_workers: int | None = None
+    """Override every function's worker count (None: the yaml's)."""
     functions: dict[str, ManagedFunction] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -83,10 +87,17 @@ class FunctionRegistry:
         """Start every processor without waiting; readiness shows in each function's status."""
         for folder in self.folders:
             spec = read_function_spec(folder)
-            managed = ManagedFunction(spec=spec)
-            managed.handle = start_processor(folder, env=dict(self.env), wait_ready=False)
+            managed = ManagedFunction(spec=spec, annotations=self._served_annotations())
+            managed.handle = start_processor(folder, env=dict(self.env), num_workers=self.num_workers, wait_ready=False)
             self.functions[spec.name] = managed
             LOG.info("started %s from %s on port %s", spec.name, folder, managed.handle.port)
+
+    def _served_annotations(self) -> dict[str, str] | None:
+        override = self.env.get("CVAT_FUNCTION_YAML")
+        if not override:
+            return None
+        path = Path(override)
+        return dict(read_function_spec(path.parent, path.name).annotations)
 
     def supervise(self) -> None:
         """Restart any processor whose process has exited (called periodically)."""
@@ -96,7 +107,9 @@ class FunctionRegistry:
                 if handle is not None and handle.process.poll() is not None:
                     LOG.warning("processor of %s exited (%s); restarting", managed.spec.name, handle.process.returncode)
                     managed.restarts += 1
-                    managed.handle = start_processor(managed.spec.function_dir, env=dict(self.env), wait_ready=False)
+                    managed.handle = start_processor(
+                        managed.spec.function_dir, env=dict(self.env), num_workers=self.num_workers, wait_ready=False
+                    )
 
     def wait_ready(self, timeout_s: float) -> dict[str, str]:
         """Wait for every function; returns ``{name: error message}`` for those that failed."""

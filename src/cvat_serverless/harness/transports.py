@@ -1,4 +1,4 @@
-"""How the harness reaches a function: in-process, over HTTP through a processor, (later) via CVAT's API.
+"""How the harness reaches a function: in-process, over HTTP through a processor, or via CVAT's lambda API.
 
 Each transport opens a :class:`FunctionClient` for one function folder; the client sends raw
 request bytes with a content type and returns ``(status, body bytes)``, so the same cases and
@@ -87,4 +87,12 @@ class HttpTransport:
         return _HttpClient(function_dir, env)
 
 
-TRANSPORTS: dict[str, Transport] = {"inprocess": InProcessTransport(), "http": HttpTransport()}
+def _gateway_transports() -> dict[str, Transport]:
+    from cvat_serverless.harness.lambda_transport import LambdaTransport, RealCvatTransport
+
+    return {"lambda": LambdaTransport(), "cvat": RealCvatTransport()}
+
+
+TRANSPORTS: dict[str, Transport] = {"inprocess": InProcessTransport(), "http": HttpTransport(), **_gateway_transports()}
+GATEWAY_TRANSPORTS = frozenset({"lambda", "cvat"})
+"""Transports through CVAT's API: only the cases run there (CVAT builds the function request itself)."""
