@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 COMMAND_MODULES = (
     # One line per command module; keep sorted.
+    "annotate",
     "catalog",
     "invoke",
     "lint",

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from common.labels import FunctionConfig, LabelSpec, load_function_config
-from common.masks import encode_function_mask, rle_to_bitmap
+from cvat_serverless.exports import LabelNames
 
 REAL_CVAT_ENV = ("CVAT_HOST", "CVAT_USER", "CVAT_PASSWORD")
 REQUEST_TIMEOUT_S = 300.0
@@ -62,38 +62,6 @@ def _decode_images(values: list[Any]) -> list[bytes]:
         except (binascii.Error, ValueError):
             raise NotExpressible("the request carries an image that is not base64") from None
     return images
-
-
-class _Names:
-    """Task label and attribute ids back to the function's names."""
-
-    def __init__(self, labels: list[Any]) -> None:
-        self.labels: dict[int, str] = {}
-        self.attributes: dict[int, str] = {}
-        for label in labels:
-            self.labels[label["id"]] = label["name"]
-            self.attributes.update({a["id"]: a["name"] for a in label["attributes"]})
-            for sub in label.get("sublabels") or []:
-                self.labels[sub["id"]] = sub["name"]
-
-    def shape(self, shape: Mapping[str, Any], size: tuple[int, int]) -> dict[str, Any]:
-        item: dict[str, Any] = {"label": self.labels[shape["label_id"]], "type": shape["type"]}
-        if "score" in shape:
-            item["confidence"] = str(shape["score"])
-        item["attributes"] = [
-            {"name": self.attributes[a["spec_id"]], "value": a["value"]} for a in shape.get("attributes") or []
-        ]
-        if shape["type"] == "mask":
-            bitmap = rle_to_bitmap(shape["points"], size)
-            item["mask"] = encode_function_mask(bitmap)
-        elif shape["type"] == "skeleton":
-            item["elements"] = [self.shape(element, size) for element in shape.get("elements") or []]
-        else:
-            item["points"] = shape["points"]
-        for key in ("outside", "rotation", "group"):
-            if shape.get(key) not in (None, False, 0, 0.0):
-                item["group_id" if key == "group" else key] = shape[key]
-        return item
 
 
 class LambdaClient:
@@ -178,10 +146,10 @@ class LambdaClient:
         if status != 200:
             return status, answer
         self._check_whole_task_request(task, answer, request.get("threshold"))
-        names = _Names(_labels(task))
+        names = LabelNames(_labels(task))
         meta = task.get_meta().frames[0]
         size = (meta.height, meta.width)
-        shapes = [names.shape(s, size) for s in answer["shapes"]]
+        shapes = [names.function_item(s, size) for s in answer["shapes"]]
         if any(s["type"] == "mask" for s in shapes):
             # The function's own polygons, as CVAT stores them with conv_mask_to_poly.
             _, polygons = self._online({**payload, "conv_mask_to_poly": True})
