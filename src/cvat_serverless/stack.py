@@ -69,6 +69,9 @@ class LocalStack:
     rq_workers: int = 1
     request_workers: int = 1
     num_workers: int | None = None
+    invoke_method: str = "direct"
+    """How the gateway reaches functions: ``direct`` (their processor port, CVAT's default outside
+    Kubernetes) or ``dashboard`` (``/api/function_invocations``)."""
     registry: FunctionRegistry | None = None
     servers: list[ThreadedServer] = field(default_factory=list)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -92,7 +95,9 @@ class LocalStack:
         self.servers.append(
             ThreadedServer(build_dashboard(self.registry, token=self.token), self.host, self.dashboard_port).start()
         )
-        nuclio = NuclioSettings(host=self.host, port=self.dashboard_port, invoke_method="dashboard", token=self.token)
+        nuclio = NuclioSettings(
+            host=self.host, port=self.dashboard_port, invoke_method=self.invoke_method, token=self.token
+        )
         config = GatewayConfig(
             data_dir=self.data_dir,
             nuclio=nuclio,

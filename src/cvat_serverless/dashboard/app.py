@@ -43,6 +43,7 @@ class BearerToken(BaseHTTPMiddleware):
 
 def build_dashboard(registry: FunctionRegistry, *, token: str | None = None) -> Starlette:
     """The dashboard app: list/get functions and invoke them through their processors."""
+    shared: dict[str, httpx.AsyncClient] = {}  # one keep-alive client to the processors, made in the lifespan
 
     async def list_functions(request: Request) -> Response:
         project = request.headers.get("x-nuclio-project-name")
@@ -74,14 +75,14 @@ def build_dashboard(registry: FunctionRegistry, *, token: str | None = None) -> 
             if not k.lower().startswith("x-nuclio-") and k.lower() not in _HOP_HEADERS
         }
         try:
-            async with httpx.AsyncClient(timeout=timeout) as client:
-                answer = await client.request(
-                    request.method,
-                    managed.handle.url + path,
-                    content=await request.body(),
-                    headers=headers,
-                    params=request.query_params,
-                )
+            answer = await shared["client"].request(
+                request.method,
+                managed.handle.url + path,
+                content=await request.body(),
+                headers=headers,
+                params=request.query_params,
+                timeout=timeout,
+            )
         except httpx.TimeoutException:
             return _error(504, f"Failed to invoke function: {name!r} did not answer within {timeout:g} s")
         except httpx.HTTPError as error:
@@ -100,10 +101,13 @@ def build_dashboard(registry: FunctionRegistry, *, token: str | None = None) -> 
                 await asyncio.to_thread(registry.supervise)
 
         task = asyncio.get_running_loop().create_task(supervise())
-        try:
-            yield
-        finally:
-            task.cancel()
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+        async with httpx.AsyncClient(limits=limits, timeout=DEFAULT_INVOKE_TIMEOUT_S) as client:
+            shared["client"] = client
+            try:
+                yield
+            finally:
+                task.cancel()
 
     middleware = [Middleware(BearerToken, token=token)] if token else []
     return Starlette(

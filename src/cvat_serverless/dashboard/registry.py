@@ -43,6 +43,8 @@ class ManagedFunction:
     handle: ProcessorHandle | None = None
     restarts: int = 0
     annotations: Mapping[str, str] | None = None
+    num_workers: int | None = None
+    """The worker count the processor really runs with, when it overrides the yaml's."""
     """The annotations the function really serves (from ``CVAT_FUNCTION_YAML`` when the env points elsewhere)."""
 
     def state(self) -> dict[str, Any]:
@@ -56,6 +58,18 @@ class ManagedFunction:
             "httpPort": self.handle.port,
         }
 
+    def _spec(self) -> dict[str, Any]:
+        spec = {k: v for k, v in (self.spec.raw.get("spec") or {}).items() if k != "build"}
+        if self.num_workers is not None:
+            triggers = {}
+            for name, trigger in (spec.get("triggers") or {}).items():
+                if isinstance(trigger, Mapping) and trigger.get("kind") == "http":
+                    trigger = {**trigger, "numWorkers": self.num_workers}
+                    trigger.pop("maxWorkers", None)
+                triggers[name] = trigger
+            spec["triggers"] = triggers
+        return spec
+
     def config(self) -> dict[str, Any]:
         """The function config the dashboard returns (the parts CVAT reads, plus the yaml's spec)."""
         raw = self.spec.raw
@@ -67,7 +81,7 @@ class ManagedFunction:
                 "labels": {**(metadata.get("labels") or {}), "nuclio.io/project-name": PROJECT},
                 "annotations": dict(self.annotations if self.annotations is not None else self.spec.annotations),
             },
-            "spec": {k: v for k, v in (raw.get("spec") or {}).items() if k != "build"},
+            "spec": self._spec(),
             "status": self.state(),
         }
 
@@ -87,7 +101,7 @@ class FunctionRegistry:
         """Start every processor without waiting; readiness shows in each function's status."""
         for folder in self.folders:
             spec = read_function_spec(folder)
-            managed = ManagedFunction(spec=spec, annotations=self._served_annotations())
+            managed = ManagedFunction(spec=spec, annotations=self._served_annotations(), num_workers=self.num_workers)
             managed.handle = start_processor(folder, env=dict(self.env), num_workers=self.num_workers, wait_ready=False)
             self.functions[spec.name] = managed
             LOG.info("started %s from %s on port %s", spec.name, folder, managed.handle.port)

@@ -28,6 +28,16 @@ def label_to_dict(label: LabelSpec) -> dict[str, Any]:
     return item
 
 
+def _trigger_workers(spec: Mapping[str, Any]) -> int:
+    for trigger in (spec.get("triggers") or {}).values():
+        if isinstance(trigger, Mapping) and trigger.get("kind") == "http":
+            for key in ("numWorkers", "maxWorkers"):
+                value = trigger.get(key)
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    return value
+    return 1
+
+
 @dataclass(frozen=True)
 class LambdaFunction:
     """What CVAT reads from a dashboard function config, validated as CVAT validates it."""
@@ -40,6 +50,8 @@ class LambdaFunction:
     labels: tuple[LabelSpec, ...]
     annotations: Mapping[str, str]
     http_port: int | None = None
+    workers: int = 1
+    """The HTTP trigger's worker count (``numWorkers``/``maxWorkers``), 1 when not given."""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> LambdaFunction:
@@ -71,6 +83,7 @@ class LambdaFunction:
             labels=labels,
             annotations=annotations,
             http_port=int(port) if isinstance(port, int) else None,
+            workers=_trigger_workers(config.get("spec") or {}),
         )
 
     @property

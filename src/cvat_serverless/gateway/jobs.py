@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from cvat_serverless.gateway.calls import Caller, call_online
 from cvat_serverless.gateway.errors import BadRequest
+from cvat_serverless.gateway.functions import LambdaFunction
 
 SAVE_EVERY_FRAMES = 100
 
@@ -32,22 +36,43 @@ def run_request(caller: Caller, params: Mapping[str, Any], reporter: Reporter) -
     reporter.progress(100)
 
 
-def _annotate(caller: Caller, function: Any, task_id: int, params: Mapping[str, Any], reporter: Reporter) -> None:
+def frames_in_flight(function: LambdaFunction) -> int:
+    """How many frames a whole-task request keeps in flight: the function's workers + 2.
+
+    The extra frames wait in the processor's queue, so a worker never idles while the gateway
+    converts and stores the previous answer; results are still taken in frame order.
+    ``CVAT_GATEWAY_FRAMES_IN_FLIGHT`` overrides it (1 = strictly one frame at a time, as CVAT does).
+    """
+    override = os.environ.get("CVAT_GATEWAY_FRAMES_IN_FLIGHT")
+    return max(1, int(override)) if override else function.workers + 2
+
+
+def _annotate(
+    caller: Caller, function: LambdaFunction, task_id: int, params: Mapping[str, Any], reporter: Reporter
+) -> None:
     mapping = caller.mapping_for(function, task_id, params.get("mapping"))
     size = caller.store.task(task_id)["size"]
+    threshold, conv = params.get("threshold"), bool(params.get("conv_mask_to_poly"))
     pending: dict[str, list[dict[str, Any]]] = {"tags": [], "shapes": []}
-    for frame in range(size):
-        found = caller.detect(
-            function, task_id, frame, mapping, params.get("threshold"), bool(params.get("conv_mask_to_poly"))
-        )
-        pending["tags"] += found["tags"]
-        pending["shapes"] += found["shapes"]
-        reporter.progress(int((frame + 1) / size * 100))
-        if frame and frame % SAVE_EVERY_FRAMES == 0:
-            caller.store.change_annotations(task_id, pending, "create")
-            pending = {"tags": [], "shapes": []}
-        if reporter.cancelled():
-            break
+    depth = frames_in_flight(function)
+    with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="frames") as pool:
+        window: deque[Future[dict[str, list[dict[str, Any]]]]] = deque()
+        submitted = 0
+        for frame in range(size):
+            while submitted < size and len(window) < depth:
+                window.append(pool.submit(caller.detect, function, task_id, submitted, mapping, threshold, conv))
+                submitted += 1
+            found = window.popleft().result()
+            pending["tags"] += found["tags"]
+            pending["shapes"] += found["shapes"]
+            reporter.progress(int((frame + 1) / size * 100))
+            if frame and frame % SAVE_EVERY_FRAMES == 0:
+                caller.store.change_annotations(task_id, pending, "create")
+                pending = {"tags": [], "shapes": []}
+            if reporter.cancelled():
+                for future in window:
+                    future.cancel()
+                break
     caller.store.change_annotations(task_id, pending, "create")
 
 

@@ -232,10 +232,14 @@ class TaskStore:
         """Frame ``index`` of a task (integral floats accepted, as cvat-sdk sends them); 400 when out of range."""
         if isinstance(index, bool) or not isinstance(index, (int, float)) or float(index) != int(index):
             raise BadRequest(f"frame must be an integer, got {index!r}")
-        frames = self.frames(task_id)
-        if not 0 <= int(index) < len(frames):
-            raise BadRequest(f"frame {index} is outside task {task_id} (it has {len(frames)} frames)")
-        return frames[int(index)]
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM frames WHERE task_id = ? AND idx = ?", (task_id, int(index))
+            ).fetchone()
+        if row is None:
+            size = self.task(task_id)["size"]
+            raise BadRequest(f"frame {index} is outside task {task_id} (it has {size} frames)")
+        return Frame(row["idx"], row["name"], Path(row["path"]), row["width"], row["height"])
 
     # --- annotations -----------------------------------------------------------------------------
 
