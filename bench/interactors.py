@@ -1,6 +1,8 @@
 """Interactor latency: first click on a frame (encoder + decoder) vs a repeated click (cache hit).
 
-    .venv/bin/python bench/interactors.py [--model vit_b] [--first 2] [--repeat 20]
+    .venv/bin/python bench/interactors.py [--family sam|sam2] [--model M] [--first 2] [--repeat 20]
+
+Models: sam vit_b (default), vit_l, vit_h; sam2 tiny (default), small, base_plus, large.
 
 Random weights of the full architecture cost what the published ones cost, so timings are real.
 """
@@ -20,6 +22,7 @@ from cvat_serverless.runtime import LoadedFunction
 
 ROOT = Path(__file__).resolve().parents[1]
 SAM = ROOT / "serverless/pytorch/facebookresearch/sam/nuclio"
+SAM2 = ROOT / "serverless/pytorch/facebookresearch/sam2/nuclio"
 
 
 def random_checkpoint(model_type: str, workdir: Path) -> Path:
@@ -33,17 +36,40 @@ def random_checkpoint(model_type: str, workdir: Path) -> Path:
     return path
 
 
+def random_sam2_checkpoint(model: str, workdir: Path) -> Path:
+    """A SAM 2.1 checkpoint of the full ``model`` architecture (packaged config) with seeded random weights."""
+    import torch
+    from sam2.build_sam import build_sam2
+
+    from common.sam2_model import CONFIGS
+
+    torch.manual_seed(0)
+    path = workdir / f"sam2.1_{model}_random.pt"
+    torch.save({"model": build_sam2(CONFIGS[model], None, device="cpu").state_dict()}, path)
+    return path
+
+
+def environment(family: str, model: str, workdir: Path) -> tuple[Path, dict[str, str]]:
+    if family == "sam2":
+        return SAM2, {"SAM2_MODEL": model, "SAM2_CHECKPOINT": str(random_sam2_checkpoint(model, workdir))}
+    return SAM, {"SAM_MODEL_TYPE": model, "SAM_CHECKPOINT": str(random_checkpoint(model, workdir))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="vit_b", choices=("vit_b", "vit_l", "vit_h"))
+    parser.add_argument("--family", default="sam", choices=("sam", "sam2"))
+    parser.add_argument(
+        "--model", default=None, help="sam: vit_b (default), vit_l, vit_h; sam2: tiny (default) ... large"
+    )
     parser.add_argument("--first", type=int, default=2, help="first clicks (each on a new frame)")
     parser.add_argument("--repeat", type=int, default=20, help="repeated clicks on the last frame")
     args = parser.parse_args()
+    model = args.model or ("tiny" if args.family == "sam2" else "vit_b")
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as workdir:
-        env = {"SAM_MODEL_TYPE": args.model, "SAM_CHECKPOINT": str(random_checkpoint(args.model, Path(workdir)))}
+        folder, env = environment(args.family, model, Path(workdir))
         start = time.perf_counter()
-        function = LoadedFunction.load(SAM, env=env)
+        function = LoadedFunction.load(folder, env=env)
         cold = time.perf_counter() - start
         first, repeated = [], []
         for _ in range(args.first):
@@ -58,7 +84,7 @@ def main() -> None:
             repeated.append(time.perf_counter() - start)
         function.close()
     p50_first, p50_repeat = statistics.median(first) * 1000, statistics.median(repeated) * 1000
-    print(f"SAM {args.model} on CPU, 640×480, init_context {cold:.1f} s\n")
+    print(f"{args.family.upper()} {model} on CPU, 640×480, init_context {cold:.1f} s\n")
     print("| click | calls | p50 ms |\n|---|---|---|")
     print(f"| first on a frame (encoder + decoder) | {len(first)} | {p50_first:.0f} |")
     print(f"| repeated on the same frame (cache hit) | {len(repeated)} | {p50_repeat:.0f} |")
