@@ -48,3 +48,9 @@ def status_of(error: BaseException) -> int:
         if isinstance(status, int):
             return status
     return 500
+
+
+class StateStoreUnavailable(FunctionError):
+    """The tracker state store (Redis) cannot be reached: retry later (503)."""
+
+    status_code = 503
