@@ -124,7 +124,7 @@ def test_function(item: Item, clients: _Clients) -> None:
     elif isinstance(item.what, BadInput):
         run_bad_input(client, item.what, item.transport)
     elif item.what == "extra-fields":
-        status, raw = client.call(extra_fields_body(config.kind, base))
+        status, raw = client.call(extra_fields_body(config.kind, base, config))
         assert status == 200, f"unknown fields must be ignored, got {status}: {raw[:300]!r}"
     else:
         first = next(iter(module.CASES))

@@ -128,3 +128,11 @@ def mask_to_polygon(bitmap: np.ndarray, *, epsilon: float = 1.0) -> list[float] 
     if len(points) < 3:
         return None
     return points.astype(float).ravel().tolist()
+
+
+def polygon_to_bitmap(points: Sequence[float], shape: tuple[int, int]) -> np.ndarray:
+    """Fill a flat ``[x0, y0, x1, y1, ...]`` polygon into an H×W bool bitmap (OpenCV)."""
+    canvas = np.zeros(shape, dtype=np.uint8)
+    outline = np.round(np.asarray(points, dtype=np.float64).reshape(-1, 2)).astype(np.int32)
+    cv2.fillPoly(canvas, [outline], 1)
+    return canvas.astype(bool)

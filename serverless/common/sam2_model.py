@@ -80,3 +80,136 @@ def image_predictor(model: Any) -> Any:
     predictor = SAM2ImagePredictor(model)
     predictor._bb_feat_sizes = backbone_sizes(model)
     return predictor
+
+
+MEMORY_KEYS = ("maskmem_features", "maskmem_pos_enc", "obj_ptr")
+NUM_FRAMES = 1 << 20
+"""Tracking has no known end: a large frame count keeps SAM2's pointer limits at their maxima."""
+
+
+class Sam2Memory:
+    """One tracked object's memory: its conditioning frame and the last ``num_maskmem - 1`` frames.
+
+    Converted to and from ``(data, arrays)`` for :mod:`common.state_store` (plain JSON + float32).
+    """
+
+    def __init__(self, frame: int, outputs: dict[int, dict[str, Any]], cond_frame: int = 0) -> None:
+        self.frame, self.outputs, self.cond_frame = frame, outputs, cond_frame
+
+    def output_dict(self) -> dict[str, dict[int, dict[str, Any]]]:
+        cond = {self.cond_frame: self.outputs[self.cond_frame]}
+        recent = {index: out for index, out in self.outputs.items() if index != self.cond_frame}
+        return {"cond_frame_outputs": cond, "non_cond_frame_outputs": recent}
+
+    def add(self, frame: int, out: dict[str, Any], keep: int) -> None:
+        self.frame = frame
+        self.outputs[frame] = {key: out[key] for key in MEMORY_KEYS}
+        recent = sorted(index for index in self.outputs if index != self.cond_frame)
+        for index in recent[: max(0, len(recent) - keep)]:
+            del self.outputs[index]
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        arrays: dict[str, Any] = {}
+        for index, out in self.outputs.items():
+            arrays[f"{index}.maskmem_features"] = out["maskmem_features"].float().cpu().numpy()
+            arrays[f"{index}.maskmem_pos_enc"] = out["maskmem_pos_enc"][-1].float().cpu().numpy()
+            arrays[f"{index}.obj_ptr"] = out["obj_ptr"].float().cpu().numpy()
+        return {"frame": self.frame, "cond_frame": self.cond_frame, "frames": sorted(self.outputs)}, arrays
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any], arrays: dict[str, Any], device: Any) -> Sam2Memory:
+        import torch
+
+        from common.errors import InvalidTrackerState
+
+        try:
+            outputs = {
+                int(index): {
+                    "maskmem_features": torch.from_numpy(arrays[f"{index}.maskmem_features"]).to(device),
+                    "maskmem_pos_enc": [torch.from_numpy(arrays[f"{index}.maskmem_pos_enc"]).to(device)],
+                    "obj_ptr": torch.from_numpy(arrays[f"{index}.obj_ptr"]).to(device),
+                }
+                for index in data["frames"]
+            }
+            memory = cls(int(data["frame"]), outputs, int(data["cond_frame"]))
+        except (KeyError, TypeError, ValueError):
+            raise InvalidTrackerState("invalid tracker state: not a SAM2 memory") from None
+        if memory.cond_frame not in outputs:
+            raise InvalidTrackerState("invalid tracker state: the SAM2 memory has no conditioning frame")
+        return memory
+
+
+class Sam2Tracker:
+    """Frame-by-frame SAM2 video tracking of one object from a mask, with the memory kept outside."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.device = next(model.parameters()).device
+
+    def _features(self, pixels: Any) -> tuple[Any, Any, Any]:
+        import numpy as np
+        import torch
+        import torch.nn.functional as functional
+
+        size = int(self.model.image_size)
+        image = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float().div(255)[None]
+        image = functional.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        backbone_out = self.model.forward_image(((image - mean) / std).to(self.device))
+        _, vision_feats, vision_pos, feat_sizes = self.model._prepare_backbone_features(backbone_out)
+        return vision_feats, vision_pos, feat_sizes
+
+    def _mask_of(self, out: dict[str, Any], shape: tuple[int, int]) -> Any:
+        import torch.nn.functional as functional
+
+        logits = functional.interpolate(out["pred_masks_high_res"], size=shape, mode="bilinear", align_corners=False)
+        return (logits[0, 0] > 0).cpu().numpy()
+
+    def start(self, pixels: Any, mask: Any) -> tuple[Any, Sam2Memory]:
+        """Begin tracking the object ``mask`` (H×W bool) in this frame: (mask, memory)."""
+        import torch
+        import torch.nn.functional as functional
+
+        size = int(self.model.image_size)
+        with torch.inference_mode():
+            feats, pos, sizes = self._features(pixels)
+            mask_input = torch.from_numpy(mask.astype("float32"))[None, None]
+            mask_input = functional.interpolate(mask_input, size=(size, size), mode="bilinear", align_corners=False)
+            memory = Sam2Memory(0, {}, cond_frame=0)
+            out = self.model.track_step(
+                frame_idx=0,
+                is_init_cond_frame=True,
+                current_vision_feats=feats,
+                current_vision_pos_embeds=pos,
+                feat_sizes=sizes,
+                point_inputs=None,
+                mask_inputs=(mask_input > 0.5).to(self.device),
+                output_dict=memory.output_dict()
+                if memory.outputs
+                else {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}},
+                num_frames=NUM_FRAMES,
+            )
+            memory.outputs[0] = {key: out[key] for key in MEMORY_KEYS}
+            return self._mask_of(out, mask.shape), memory
+
+    def step(self, pixels: Any, memory: Sam2Memory) -> tuple[Any, Sam2Memory]:
+        """Track the object into this frame: (mask, updated memory)."""
+        import torch
+
+        frame = memory.frame + 1
+        with torch.inference_mode():
+            feats, pos, sizes = self._features(pixels)
+            out = self.model.track_step(
+                frame_idx=frame,
+                is_init_cond_frame=False,
+                current_vision_feats=feats,
+                current_vision_pos_embeds=pos,
+                feat_sizes=sizes,
+                point_inputs=None,
+                mask_inputs=None,
+                output_dict=memory.output_dict(),
+                num_frames=NUM_FRAMES,
+            )
+            memory.add(frame, out, keep=int(self.model.num_maskmem) - 1)
+            return self._mask_of(out, pixels.shape[:2]), memory

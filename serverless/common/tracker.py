@@ -112,3 +112,33 @@ def handle(context: Any, event: Any, model: Tracker, limits: Limits | None = Non
         return {"shapes": list(shapes), "states": list(states)}
 
     return serve(context, event, run)
+
+
+def shape_bitmap(shape: TrackedShape, size: tuple[int, int]) -> Any:
+    """The H×W bool bitmap of a tracked mask (CVAT's RLE + box), polygon or rectangle."""
+    from common.masks import polygon_to_bitmap, rle_to_bitmap
+
+    try:
+        if shape.type == "mask":
+            return rle_to_bitmap(shape.points, size)
+        if shape.type == "rectangle":
+            x0, y0, x1, y1 = shape.points[:4]
+            return polygon_to_bitmap([x0, y0, x1, y0, x1, y1, x0, y1], size)
+        xs, ys = shape.points[0::2], shape.points[1::2]
+        area = 0.5 * abs(sum(xs[i] * ys[i - 1] - xs[i - 1] * ys[i] for i in range(len(xs))))
+        if len(xs) < 3 or area < 1.0:
+            raise ValueError(f"the polygon encloses {area:g} px² (at least 3 points and 1 px² are needed)")
+        return polygon_to_bitmap(shape.points, size)
+    except ValueError as error:
+        raise BadRequest(f"the {shape.type} to track is malformed: {error}") from None
+
+
+def shape_from_bitmap(bitmap: Any, shape_type: str) -> dict[str, Any] | None:
+    """A tracked object's answer shape of ``shape_type`` (mask or polygon), or None when it vanished."""
+    from common.masks import bitmap_to_rle, mask_to_polygon
+
+    if shape_type == "mask":
+        rle = bitmap_to_rle(bitmap)
+        return None if rle is None else {"type": "mask", "points": rle}
+    polygon = mask_to_polygon(bitmap)
+    return None if not polygon or len(polygon) < 6 else {"type": "polygon", "points": polygon}

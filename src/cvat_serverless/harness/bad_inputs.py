@@ -81,7 +81,13 @@ def _image_fields(kind: str) -> tuple[str, ...]:
     return ("image0", "image1") if kind == "reid" else ("image",)
 
 
-def good_body(kind: str) -> dict[str, Any]:
+def _tracked_type(config: FunctionConfig | None) -> str:
+    """The first shape type a tracker declares (``rectangle`` for the legacy API)."""
+    declared = (config.annotations.get("supported_shape_types", "") if config else "").split(",")
+    return next((t.strip() for t in declared if t.strip()), "rectangle")
+
+
+def good_body(kind: str, config: FunctionConfig | None = None) -> dict[str, Any]:
     """A minimal valid body of the kind around :func:`small_image` (kind-specific fields added)."""
     image = small_image()
     if kind == "reid":
@@ -95,7 +101,12 @@ def good_body(kind: str) -> dict[str, Any]:
             "obj_bbox": [[10, 10], [50, 50]],
         }
     if kind == "tracker":
-        return {"image": image, "shapes": [[10, 10, 40, 40]], "states": []}
+        if _tracked_type(config) == "rectangle":
+            return {"image": image, "shapes": [[10, 10, 40, 40]], "states": []}
+        polygon = {"type": "polygon", "points": [10, 10, 40, 10, 40, 40, 10, 40]}
+        if _tracked_type(config) == "mask":
+            polygon = {"type": "mask", "points": [0, 31 * 31, 10, 10, 40, 40]}
+        return {"image": image, "shapes": [polygon], "states": []}
     return {"image": image}
 
 
@@ -172,11 +183,23 @@ def _interactor(config: FunctionConfig, base: Mapping[str, Any]) -> list[BadInpu
 
 
 def _tracker(config: FunctionConfig, base: Mapping[str, Any]) -> list[BadInput]:
+    tracked = _tracked_type(config)
+    degenerate: Any = [5, 5, 5, 5]
+    if tracked != "rectangle":
+        degenerate = {"type": "polygon", "points": [5, 5, 5, 5, 5, 5]}
     return [
         BadInput("neither shapes nor states", _with(base, shapes=_DROP, states=_DROP), mentions=("shapes",)),
         BadInput("shapes not a list", _with(base, shapes="10,10,20,20"), mentions=("shapes",)),
-        BadInput("shape with three numbers", _with(base, shapes=[[1, 2, 3]]), mentions=("shapes",)),
-        BadInput("degenerate box", _with(base, shapes=[[5, 5, 5, 5]]), mentions=("shapes",)),
+        BadInput(
+            "shape with three numbers",
+            _with(base, shapes=[{"type": tracked, "points": [1, 2, 3]}]),
+            mentions=("shapes",),
+        ),
+        BadInput(
+            "degenerate shape",
+            _with(base, shapes=[degenerate]),
+            mentions=("shapes",) if tracked == "rectangle" else ("polygon",),
+        ),
         BadInput(
             "unsupported shape type", _with(base, shapes=[{"type": "cuboid", "points": [1] * 16}]), mentions=("cuboid",)
         ),
@@ -210,13 +233,13 @@ def bad_inputs(
     a function whose prompts need more (e.g. a mask-tracking function) passes its own.
     ``max_body_size`` is the trigger's ``maxRequestBodySize``: one case goes just over it.
     """
-    base = good_body(config.kind) if base is None else base
+    base = good_body(config.kind, config) if base is None else base
     specific = _KIND_SPECIFIC.get(config.kind)
     return _common(config.kind, base, max_body_size) + (specific(config, base) if specific else [])
 
 
-def extra_fields_body(kind: str, base: Mapping[str, Any] | None = None) -> bytes:
+def extra_fields_body(kind: str, base: Mapping[str, Any] | None = None, config: FunctionConfig | None = None) -> bytes:
     """A good body with unknown extra fields, which must be ignored (200)."""
-    body = dict(good_body(kind) if base is None else base)
+    body = dict(good_body(kind, config) if base is None else base)
     body.update({"unknown_field": {"nested": [1, 2]}, "quality": "original", "frame": 3})
     return _json(body)

@@ -1,0 +1,94 @@
+"""SAM2 tracker state across worker processes: Redis (a real redis-server) vs the in-process store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from common.image import encode_image
+from common.tracker import TrackedShape, shape_bitmap, shape_from_bitmap
+from cvat_serverless.harness.discovery import load_cases
+from cvat_serverless.harness.redis_server import RedisServer
+from cvat_serverless.processor import ProcessorHandle, start_processor
+
+FOLDER = Path(__file__).parents[1] / "serverless/pytorch/facebookresearch/sam2-tracker/nuclio"
+POLYGON = {"type": "polygon", "points": [40, 30, 89, 30, 89, 69, 40, 69]}
+
+
+def frame(index: int) -> str:
+    image = np.full((120, 160, 3), 40, np.uint8)
+    image[30:70, 40 + 3 * index : 90 + 3 * index] = 210
+    return encode_image(image)
+
+
+@pytest.fixture(scope="module")
+def tiny_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    cases = load_cases(FOLDER)
+    assert cases is not None
+    return {**cases.environment(tmp_path_factory.mktemp("sam2-tracker")), "CVAT_FN_STATE_SECRET": "shared"}
+
+
+def processor(env: dict[str, str]) -> ProcessorHandle:
+    return start_processor(FOLDER, env=env, num_workers=2)
+
+
+def track(url: str, frames: int) -> list[httpx.Response]:
+    answers = [httpx.post(url, json={"image": frame(0), "shapes": [POLYGON]}, timeout=60)]
+    for index in range(1, frames):
+        states = answers[-1].json()["states"]
+        answers.append(httpx.post(url, json={"image": frame(index), "states": states}, timeout=60))
+    return answers
+
+
+def handled(handle: ProcessorHandle) -> list[int]:
+    return [worker["handled"] for worker in handle.status()["workers"]]
+
+
+@pytest.fixture
+def redis_processor(redis_server: RedisServer, tiny_env: dict[str, str]) -> Iterator[ProcessorHandle]:
+    env = {**tiny_env, "CVAT_FUNCTIONS_REDIS_HOST": "127.0.0.1", "CVAT_FUNCTIONS_REDIS_PORT": str(redis_server.port)}
+    handle = processor(env)
+    yield handle
+    handle.stop()
+
+
+def test_two_workers_continue_each_others_objects_through_redis(redis_processor: ProcessorHandle) -> None:
+    answers = track(redis_processor.url, 5)
+    assert [a.status_code for a in answers] == [200] * 5, answers[-1].text
+    assert all(count >= 2 for count in handled(redis_processor)), handled(redis_processor)
+    assert all(len(a.json()["states"][0]) < 512 for a in answers)
+
+
+def test_tracking_survives_a_redis_restart(redis_processor: ProcessorHandle, redis_server: RedisServer) -> None:
+    first = track(redis_processor.url, 2)[-1]
+    redis_server.restart()
+    body = {"image": frame(2), "states": first.json()["states"]}
+    answer = httpx.post(redis_processor.url, json=body, timeout=60)
+    assert answer.status_code == 200, answer.text
+
+
+def test_without_redis_another_worker_cannot_continue(tiny_env: dict[str, str]) -> None:
+    handle = processor(tiny_env)
+    try:
+        answers = track(handle.url, 2)
+        assert answers[0].status_code == 200
+        assert answers[1].status_code == 400 and "unknown or expired" in answers[1].json()["error"]
+    finally:
+        handle.stop()
+
+
+def test_shape_bitmaps_round_trip() -> None:
+    polygon = TrackedShape(type="polygon", points=(10.0, 10.0, 30.0, 10.0, 30.0, 20.0, 10.0, 20.0))
+    bitmap = shape_bitmap(polygon, (40, 50))
+    assert bitmap.sum() == 21 * 11
+    mask = shape_from_bitmap(bitmap, "mask")
+    assert mask is not None and mask["points"][-4:] == [10, 10, 30, 20]
+    again = shape_bitmap(TrackedShape(type="mask", points=tuple(mask["points"])), (40, 50))
+    assert np.array_equal(again, bitmap)
+    assert shape_from_bitmap(np.zeros((40, 50), bool), "polygon") is None
+    assert json.dumps(shape_from_bitmap(bitmap, "polygon"))
