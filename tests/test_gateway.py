@@ -385,3 +385,54 @@ def test_reid_request_chains_boxes_into_tracks(client: Client, tmp_path: Path) -
     annotations = task.get_annotations()
     assert annotations.shapes == [] and len(annotations.tracks) == 1
     assert [shape.frame for shape in annotations.tracks[0].shapes] == [0, 1, 2]
+
+
+# --- the tracking action ---------------------------------------------------------------------------
+
+
+def track_request(stack: LocalStack, **body: Any) -> httpx.Response:
+    return httpx.post(f"{stack.gateway_url}/api/lambda/tracking", json=body, auth=("admin", "admin"))
+
+
+def test_tracking_action_shapes_and_tracks(client: Client, stack: LocalStack, tmp_path: Path) -> None:
+    task = create_task(client, tmp_path, [noise(i) for i in range(6)], [{"name": "thing"}])
+    label = task.get_labels()[0].id
+    polygon = models.LabeledShapeRequest(type="polygon", frame=1, label_id=label, points=[1.0, 1.0, 9.0, 1.0, 9.0, 9.0])
+    task.set_annotations(models.LabeledDataRequest(shapes=[polygon]))
+    answer = track_request(stack, function="test-lambda-tracker", task=task.id, frame=1, target_frame=4)
+    assert answer.status_code == 200, answer.text
+    assert wait_request(client, answer.json()["id"]).status == "finished"
+    shapes = sorted(task.get_annotations().shapes, key=lambda s: s.frame)
+    assert [s.frame for s in shapes] == [1, 2, 3, 4]
+    # the fixture moves a shape by 1 px per call, the initial call included
+    assert shapes[-1].points == [5.0, 5.0, 13.0, 5.0, 13.0, 13.0] and shapes[-1].source == "semi-auto"
+
+    task.set_annotations(models.LabeledDataRequest(shapes=[polygon]))
+    answer = track_request(
+        stack, function="test-lambda-tracker", task=task.id, frame=1, target_frame=3, convert_polygons_to_tracks=True
+    )
+    assert wait_request(client, answer.json()["id"]).status == "finished"
+    annotations = task.get_annotations()
+    assert annotations.shapes == [] and len(annotations.tracks) == 1
+    assert [s.frame for s in annotations.tracks[0].shapes] == [1, 2, 3]
+
+
+def test_tracking_action_errors_and_cancel(client: Client, stack: LocalStack, tmp_path: Path) -> None:
+    task = create_task(client, tmp_path, [noise(i, (16, 16)) for i in range(40)], [{"name": "thing"}])
+    label = task.get_labels()[0].id
+    assert track_request(stack, function=DETECTOR, task=task.id, frame=0, target_frame=3).status_code == 400
+    assert track_request(stack, function="test-lambda-tracker", task=task.id, frame=0).status_code == 400
+    empty = track_request(stack, function="test-lambda-tracker", task=task.id, frame=0, target_frame=3)
+    assert "no shapes" in wait_request(client, empty.json()["id"]).exc_info
+    box = models.LabeledShapeRequest(type="rectangle", frame=0, label_id=label, points=[1.0, 1.0, 5.0, 5.0])
+    task.set_annotations(models.LabeledDataRequest(shapes=[box]))
+    answer = track_request(stack, function="test-lambda-tracker", task=task.id, frame=0, target_frame=39)
+    rq_id = answer.json()["id"]
+    deadline = time.monotonic() + 30
+    while client.api_client.lambda_api.retrieve_requests(rq_id)[0].progress < 10:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    client.api_client.lambda_api.delete_requests(rq_id)
+    time.sleep(1.0)
+    frames = {shape.frame for shape in task.get_annotations().shapes}
+    assert 3 <= len(frames) < 40

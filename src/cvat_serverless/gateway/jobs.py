@@ -29,7 +29,9 @@ def run_request(caller: Caller, params: Mapping[str, Any], reporter: Reporter) -
     task_id = int(params["task"])
     if params.get("cleanup"):
         caller.store.clear_annotations(task_id)
-    if function.kind == "detector":
+    if params.get("action") == "track":
+        _track(caller, function, task_id, params, reporter)
+    elif function.kind == "detector":
         _annotate(caller, function, task_id, params, reporter)
     elif function.kind == "reid":
         _chain_tracks(caller, function, task_id, params, reporter)
@@ -109,7 +111,7 @@ def _chain_tracks(caller: Caller, function: Any, task_id: int, params: Mapping[s
         reporter.progress(int((frame + 1) / max(size, 1) * 100))
         if reporter.cancelled():
             return
-    tracks = [_track(path, size) for path in paths.values()]
+    tracks = [_path_to_track(path, size) for path in paths.values()]
     if tracks:
         kept = [s for s in annotations["shapes"] if s.get("type") != "rectangle"]
         caller.store.change_annotations(
@@ -117,7 +119,7 @@ def _chain_tracks(caller: Caller, function: Any, task_id: int, params: Mapping[s
         )
 
 
-def _track(path: list[dict[str, Any]], size: int) -> dict[str, Any]:
+def _path_to_track(path: list[dict[str, Any]], size: int) -> dict[str, Any]:
     shapes = [
         {
             "type": "rectangle",
@@ -143,3 +145,68 @@ def _track(path: list[dict[str, Any]], size: int) -> dict[str, Any]:
         "attributes": [],
         "shapes": shapes,
     }
+
+
+def _track(
+    caller: Caller, function: LambdaFunction, task_id: int, params: Mapping[str, Any], reporter: Reporter
+) -> None:
+    """The tracking action: follow shapes of frame A up to frame B with a tracker, save shapes or tracks."""
+    if function.kind != "tracker":
+        raise BadRequest(f"{function.id} is a {function.kind}; tracking needs a tracker")
+    start, stop = int(params["frame"]), int(params["target_frame"])
+    size = caller.store.task(task_id)["size"]
+    if not 0 <= start < stop < size:
+        raise BadRequest(f"frames must satisfy 0 <= frame < target_frame < {size}, got {start} and {stop}")
+    supported = function.supported_shape_types or ["rectangle"]
+    wanted = set(params.get("shape_ids") or [])
+    sources = [
+        shape
+        for shape in caller.store.annotations(task_id)["shapes"]
+        if shape["frame"] == start and shape["type"] in supported and (not wanted or shape["id"] in wanted)
+    ]
+    if not sources:
+        raise BadRequest(f"frame {start} has no shapes of the types {function.id} tracks ({', '.join(supported)})")
+    init = [{"type": shape["type"], "points": shape["points"]} for shape in sources]
+    answer = call_online(caller, function, {"task": task_id, "frame": start, "shapes": init})
+    found: list[list[tuple[int, Any]]] = [[] for _ in sources]
+    for done, frame in enumerate(range(start + 1, stop + 1), start=1):
+        answer = call_online(caller, function, {"task": task_id, "frame": frame, "states": answer["states"]})
+        for index, shape in enumerate(answer["shapes"]):
+            found[index].append((frame, shape))
+        reporter.progress(int(done / (stop - start) * 100))
+        if reporter.cancelled():
+            break
+    _save_tracked(caller, task_id, sources, found, bool(params.get("convert_polygons_to_tracks")))
+
+
+def _save_tracked(
+    caller: Caller,
+    task_id: int,
+    sources: list[dict[str, Any]],
+    found: list[list[tuple[int, Any]]],
+    convert_polygons: bool,
+) -> None:
+    shapes, tracks, converted = [], [], []
+    for source, results in zip(sources, found, strict=True):
+        common = {"label_id": source["label_id"], "source": "semi-auto", "attributes": source.get("attributes", [])}
+        if convert_polygons and source["type"] == "polygon":
+            keyframes = [{"frame": source["frame"], "type": "polygon", "points": source["points"], "outside": False}]
+            for frame, shape in results:
+                if shape is None:
+                    keyframes.append({**keyframes[-1], "frame": frame, "outside": True})
+                    break
+                keyframes.append({"frame": frame, "type": shape["type"], "points": shape["points"], "outside": False})
+            for keyframe in keyframes:
+                keyframe.update(occluded=False, z_order=0, rotation=0.0, attributes=[])
+            tracks.append({**common, "frame": source["frame"], "group": 0, "shapes": keyframes})
+            converted.append({"id": source["id"]})
+            continue
+        for frame, shape in results:
+            if shape is not None:
+                shapes.append(
+                    {**common, "frame": frame, "type": shape["type"], "points": shape["points"], "group": 0}
+                    | {"occluded": False, "outside": False, "z_order": 0, "rotation": 0.0}
+                )
+    caller.store.change_annotations(task_id, {"shapes": shapes, "tracks": tracks}, "create")
+    if converted:
+        caller.store.change_annotations(task_id, {"shapes": converted}, "delete")

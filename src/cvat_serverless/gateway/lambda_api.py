@@ -52,6 +52,28 @@ class LambdaApi:
             await run_in_threadpool(self.caller.mapping_for, function, params["task"], params.get("mapping"))
         return JSONResponse(await run_in_threadpool(self.queue.submit, params))
 
+    async def tracking(self, request: Request) -> Response:
+        """``POST /api/lambda/tracking`` (an extension): track frame A's shapes up to frame B as a request."""
+        data = json_body(await read_body(request, ONLINE_BODY_LIMIT))
+        params = self._validate({k: v for k, v in data.items() if k not in ("frame", "target_frame", "shape_ids")})
+        for key in ("frame", "target_frame"):
+            value = data.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+                raise BadRequest(f"{key!r} (an integer frame number) is required")
+            params[key] = int(value)
+        ids = data.get("shape_ids")
+        if ids is not None:
+            if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+                raise BadRequest("'shape_ids' must be a list of shape ids")
+            params["shape_ids"] = ids
+        params["convert_polygons_to_tracks"] = bool(data.get("convert_polygons_to_tracks", False))
+        params["action"] = "track"
+        function = await run_in_threadpool(self.caller.nuclio.get, params["function"])
+        if function.kind != "tracker":
+            raise BadRequest(f"{function.id} is a {function.kind}; tracking needs a tracker")
+        self.caller.store.task(params["task"])
+        return JSONResponse(await run_in_threadpool(self.queue.submit, params))
+
     def _validate(self, data: dict[str, Any]) -> dict[str, Any]:
         function = data.get("function")
         if not isinstance(function, str) or not function:
@@ -93,4 +115,5 @@ class LambdaApi:
             *[Route(p, self.function, methods=["GET", "POST"]) for p in both("/api/lambda/functions/{func_id}")],
             *[Route(p, self.requests, methods=["GET", "POST"]) for p in both("/api/lambda/requests")],
             *[Route(p, self.request, methods=["GET", "DELETE"]) for p in both("/api/lambda/requests/{rq_id}")],
+            *[Route(p, self.tracking, methods=["POST"]) for p in both("/api/lambda/tracking")],
         ]
