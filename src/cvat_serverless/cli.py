@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "new",
     "platform",
     "serve",
+    "track",
 )
 
 

@@ -198,3 +198,20 @@ def to_cvat_xml(
         add_attributes(element, tag)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def flatten_tracks(annotations: Mapping[str, Any]) -> dict[str, Any]:
+    """Annotations with every track's visible keyframes turned into plain shapes (for per-image exports)."""
+    shapes = list(annotations.get("shapes") or [])
+    for track in annotations.get("tracks") or []:
+        for keyframe in track.get("shapes") or []:
+            if not keyframe.get("outside"):
+                shapes.append(
+                    {
+                        "label_id": track["label_id"],
+                        "source": track.get("source", "auto"),
+                        "attributes": track.get("attributes", []),
+                        **keyframe,
+                    }
+                )
+    return {**annotations, "shapes": shapes, "tracks": []}

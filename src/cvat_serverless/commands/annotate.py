@@ -85,10 +85,10 @@ def _cancel(client: Any, task: Any, rq_id: str) -> None:
 def write_outputs(args: argparse.Namespace, task: Any, frames: list[Path]) -> int:
     from PIL import Image
 
-    from cvat_serverless.exports import FrameInfo, LabelNames, to_coco, to_cvat_xml
+    from cvat_serverless.exports import FrameInfo, LabelNames, flatten_tracks, to_coco, to_cvat_xml
     from cvat_serverless.render import render
 
-    annotations = task.get_annotations().to_dict()
+    annotations = flatten_tracks(task.get_annotations().to_dict())
     labels = [label.to_dict() for label in task.get_labels()]
     meta = task.get_meta()
     infos = [FrameInfo(i, f.name, f.width, f.height) for i, f in enumerate(meta.frames)]
@@ -124,10 +124,11 @@ def run(args: argparse.Namespace) -> int:
     stack = None
     gateway, function_id = args.gateway, args.function
     if args.function_dir:
+        from cvat_serverless.commands.serve import parse_env
         from cvat_serverless.runtime import read_function_spec
         from cvat_serverless.stack import LocalStack
 
-        stack = LocalStack(folders=[Path(args.function_dir)], data_dir=workdir / "data")
+        stack = LocalStack(folders=[Path(args.function_dir)], data_dir=workdir / "data", env=parse_env(args.env))
         failures = stack.start()
         if failures:
             stack.stop()
@@ -180,6 +181,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", help="a folder of images, one image, or a video file")
     parser.add_argument("--function", help="function id on the gateway (see /api/lambda/functions)")
     parser.add_argument("--gateway", default="http://127.0.0.1:8080", help="lambda gateway (cvat-serverless platform)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="function env (--function-dir)")
     parser.add_argument("--function-dir", help="run this function folder on a private local stack instead")
     parser.add_argument("--user", default="admin", help="gateway account (or CVAT_USER)")
     parser.add_argument("--password", default="admin", help="gateway password (or CVAT_PASSWORD)")
