@@ -142,3 +142,20 @@ def shape_from_bitmap(bitmap: Any, shape_type: str) -> dict[str, Any] | None:
         return None if rle is None else {"type": "mask", "points": rle}
     polygon = mask_to_polygon(bitmap)
     return None if not polygon or len(polygon) < 6 else {"type": "polygon", "points": polygon}
+
+
+def box_center_size(points: Sequence[float]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``[xtl, ytl, xbr, ybr]`` → ``((cx, cy), (w, h))``, the form Siamese trackers start from."""
+    xtl, ytl, xbr, ybr = (float(v) for v in points[:4])
+    return ((xtl + xbr) / 2, (ytl + ybr) / 2), (xbr - xtl, ybr - ytl)
+
+
+def bounding_box(points: Sequence[float], width: int, height: int) -> list[float]:
+    """The axis-aligned box ``[xtl, ytl, xbr, ybr]`` of flat points (e.g. a rotated box), clipped to the image."""
+    xs, ys = points[0::2], points[1::2]
+    return [
+        float(min(max(min(xs), 0.0), width - 1)),
+        float(min(max(min(ys), 0.0), height - 1)),
+        float(min(max(max(xs), 0.0), width - 1)),
+        float(min(max(max(ys), 0.0), height - 1)),
+    ]
