@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from common.image import encode_image
+from cvat_serverless.harness.sam2_models import write_full_sam2
 from cvat_serverless.runtime import LoadedFunction
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,22 +37,10 @@ def random_checkpoint(model_type: str, workdir: Path) -> Path:
     return path
 
 
-def random_sam2_checkpoint(model: str, workdir: Path) -> Path:
-    """A SAM 2.1 checkpoint of the full ``model`` architecture (packaged config) with seeded random weights."""
-    import torch
-    from sam2.build_sam import build_sam2
-
-    from common.sam2_model import CONFIGS
-
-    torch.manual_seed(0)
-    path = workdir / f"sam2.1_{model}_random.pt"
-    torch.save({"model": build_sam2(CONFIGS[model], None, device="cpu").state_dict()}, path)
-    return path
-
-
 def environment(family: str, model: str, workdir: Path) -> tuple[Path, dict[str, str]]:
     if family == "sam2":
-        return SAM2, {"SAM2_MODEL": model, "SAM2_CHECKPOINT": str(random_sam2_checkpoint(model, workdir))}
+        checkpoint = write_full_sam2(model, workdir / f"sam2.1_{model}_random.pt")
+        return SAM2, {"SAM2_MODEL": model, "SAM2_CHECKPOINT": str(checkpoint)}
     return SAM, {"SAM_MODEL_TYPE": model, "SAM_CHECKPOINT": str(random_checkpoint(model, workdir))}
 
 

@@ -19,6 +19,7 @@ from cvat_serverless.runtime import LoadedFunction
 ROOT = Path(__file__).resolve().parents[1]
 TRACKER = ROOT / "serverless/opencv/tracker/nuclio"
 REID = ROOT / "serverless/pytorch/levan92/deep-sort-mobilenetv2/nuclio"
+SAM2_TRACKER = ROOT / "serverless/pytorch/facebookresearch/sam2-tracker/nuclio"
 
 
 def tracker_costs(frames: int, objects: int) -> tuple[float, float]:
@@ -37,6 +38,50 @@ def tracker_costs(frames: int, objects: int) -> tuple[float, float]:
     function.close()
     state_bytes = statistics.mean(len(state) for state in answer["states"])
     return statistics.median(times) * 1000 / objects, state_bytes
+
+
+def sam2_costs(frames: int, objects: int, model: str = "tiny") -> tuple[float, float, float]:
+    """(ms per frame per object, stored bytes per object in Redis, token bytes) for the SAM2 tracker.
+
+    The full packaged ``model`` config with random weights (same cost as the published ones), its
+    state in a real redis-server started here.
+    """
+    import tempfile
+
+    from cvat_serverless.harness.redis_server import RedisServer
+    from cvat_serverless.harness.sam2_models import write_full_sam2
+
+    cases = load_cases(TRACKER)
+    assert cases is not None
+    images = [encode_image(cases.frame_image(i)) for i in range(frames + 1)]
+    polygons = [
+        {
+            "type": "polygon",
+            "points": [60.0 + 70 * k, 40.0, 120.0 + 70 * k, 40.0, 120.0 + 70 * k, 100.0, 60.0 + 70 * k, 100.0],
+        }
+        for k in range(objects)
+    ]
+    redis = RedisServer().start()
+    with tempfile.TemporaryDirectory() as workdir:
+        env = {
+            "SAM2_MODEL": model,
+            "SAM2_CHECKPOINT": str(write_full_sam2(model, Path(workdir) / "sam2.pt")),
+            "CVAT_FUNCTIONS_REDIS_HOST": "127.0.0.1",
+            "CVAT_FUNCTIONS_REDIS_PORT": str(redis.port),
+        }
+        function = LoadedFunction.load(SAM2_TRACKER, env=env)
+        answer = function.invoke({"image": images[0], "shapes": polygons}).json()
+        times = []
+        for image in images[1:]:
+            start = time.perf_counter()
+            answer = function.invoke({"image": image, "states": answer["states"]}).json()
+            times.append(time.perf_counter() - start)
+        function.close()
+    client = redis.client()
+    stored = [client.strlen(key) for key in client.keys("cvat-serverless:state:*")]
+    redis.close()
+    token = statistics.mean(len(state) for state in answer["states"])
+    return statistics.median(times) * 1000 / objects, statistics.mean(stored), token
 
 
 def reid_cost(pairs: int = 5, boxes: int = 10) -> float:
@@ -66,6 +111,10 @@ def main() -> None:
     print(f"| OpenCV tracker, ms per frame per object ({args.objects} objects, 480×360) | {per_object:.1f} |")
     print(f"| OpenCV tracker, state bytes per object | {state_bytes:.0f} |")
     print(f"| MobileNetV2 ReID, ms per frame pair (10 × 10 boxes, 640×480) | {reid_cost():.0f} |")
+    sam2_ms, sam2_stored, sam2_token = sam2_costs(args.frames, 2)
+    print(f"| SAM2 hiera-tiny tracker, ms per frame per object (2 objects, 480×360) | {sam2_ms:.0f} |")
+    print(f"| SAM2 hiera-tiny tracker, bytes per object in Redis (after {args.frames} frames) | {sam2_stored:,.0f} |")
+    print(f"| SAM2 hiera-tiny tracker, state token bytes the client carries | {sam2_token:.0f} |")
 
 
 if __name__ == "__main__":

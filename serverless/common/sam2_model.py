@@ -146,7 +146,8 @@ class Sam2Tracker:
         self.model = model
         self.device = next(model.parameters()).device
 
-    def _features(self, pixels: Any) -> tuple[Any, Any, Any]:
+    def features(self, pixels: Any) -> tuple[Any, Any, Any]:
+        """The image encoder's features of one frame (compute once per frame, share across objects)."""
         import numpy as np
         import torch
         import torch.nn.functional as functional
@@ -166,14 +167,14 @@ class Sam2Tracker:
         logits = functional.interpolate(out["pred_masks_high_res"], size=shape, mode="bilinear", align_corners=False)
         return (logits[0, 0] > 0).cpu().numpy()
 
-    def start(self, pixels: Any, mask: Any) -> tuple[Any, Sam2Memory]:
+    def start(self, pixels: Any, mask: Any, features: tuple[Any, Any, Any] | None = None) -> tuple[Any, Sam2Memory]:
         """Begin tracking the object ``mask`` (H×W bool) in this frame: (mask, memory)."""
         import torch
         import torch.nn.functional as functional
 
         size = int(self.model.image_size)
         with torch.inference_mode():
-            feats, pos, sizes = self._features(pixels)
+            feats, pos, sizes = features or self.features(pixels)
             mask_input = torch.from_numpy(mask.astype("float32"))[None, None]
             mask_input = functional.interpolate(mask_input, size=(size, size), mode="bilinear", align_corners=False)
             memory = Sam2Memory(0, {}, cond_frame=0)
@@ -193,13 +194,15 @@ class Sam2Tracker:
             memory.outputs[0] = {key: out[key] for key in MEMORY_KEYS}
             return self._mask_of(out, mask.shape), memory
 
-    def step(self, pixels: Any, memory: Sam2Memory) -> tuple[Any, Sam2Memory]:
+    def step(
+        self, pixels: Any, memory: Sam2Memory, features: tuple[Any, Any, Any] | None = None
+    ) -> tuple[Any, Sam2Memory]:
         """Track the object into this frame: (mask, updated memory)."""
         import torch
 
         frame = memory.frame + 1
         with torch.inference_mode():
-            feats, pos, sizes = self._features(pixels)
+            feats, pos, sizes = features or self.features(pixels)
             out = self.model.track_step(
                 frame_idx=frame,
                 is_init_cond_frame=False,

@@ -42,3 +42,19 @@ def write_tiny_sam2(path: Path, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.state_dict()}, path)
     return path
+
+
+def write_full_sam2(model: str, path: Path, seed: int = 0) -> Path:
+    """A checkpoint of the full packaged ``model`` config (tiny ... large) with seeded random weights.
+
+    Random weights cost exactly what the published ones cost, so benchmarks on them are real timings.
+    """
+    import torch
+    from sam2.build_sam import build_sam2
+
+    from common.sam2_model import CONFIGS
+
+    torch.manual_seed(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": build_sam2(CONFIGS[model], None, device="cpu").state_dict()}, path)
+    return path

@@ -21,23 +21,28 @@ class ModelHandler:
         self.tracker = Sam2Tracker(build_model(Sam2Settings.from_env(), video=True))
         self.states = states_from_env(self.config.name)
 
-    def _start(self, pixels: Any, shape: Any) -> tuple[Any, Sam2Memory, str]:
+    def _start(self, pixels: Any, shape: Any, features: Any) -> tuple[Any, Sam2Memory, str]:
         bitmap = shape_bitmap(shape, pixels.shape[:2])
         if not bitmap.any():
             raise BadRequest(f"the {shape.type} to track covers no pixel of the image")
-        mask, memory = self.tracker.start(pixels, bitmap)
+        mask, memory = self.tracker.start(pixels, bitmap, features)
         return mask, memory, shape.type
 
     def infer(self, request: TrackerRequest) -> tuple[list[Any], list[Any]]:
+        import torch
+
         pixels = to_array(request.image)
+        with torch.inference_mode():
+            features = self.tracker.features(pixels)  # once per frame, shared by every object
         shapes, states = [], []
         for shape, state in zip(request.shapes, request.states, strict=True):
             if state is None:
-                mask, memory, shape_type = self._start(pixels, shape)
+                mask, memory, shape_type = self._start(pixels, shape, features)
             else:
                 data, arrays = self.states.load(state)
                 shape_type = str(data.get("type", "mask"))
-                mask, memory = self.tracker.step(pixels, Sam2Memory.from_state(data, arrays, self.tracker.device))
+                memory = Sam2Memory.from_state(data, arrays, self.tracker.device)
+                mask, memory = self.tracker.step(pixels, memory, features)
             data, arrays = memory.to_state()
             states.append(self.states.save({**data, "type": shape_type}, arrays, token=state))
             shapes.append(shape_from_bitmap(mask, shape_type))
