@@ -55,3 +55,28 @@ def compile_model(path: str | os.PathLike[str], settings: OpenVinoSettings | Non
         raise InvalidFunctionConfig(f"OpenVINO model not found at {str(path)!r}")
     core = openvino.Core()
     return core.compile_model(core.read_model(str(path)), settings.device, settings.properties())
+
+
+def nhwc_input(rgb: Any, model: Any, index: int = 0) -> Any:
+    """An RGB image resized to the model's NHWC input ``index`` as a 1×H×W×3 float32 BGR batch."""
+    import cv2
+    import numpy as np
+
+    _, height, width, _ = (int(v) for v in model.inputs[index].shape)
+    bgr = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
+    return cv2.resize(bgr, (width, height))[None].astype(np.float32)
+
+
+def detection_rows(output: Any, threshold: float) -> list[tuple[int, float, tuple[float, float, float, float]]]:
+    """Rows of a DetectionOutput (``[image_id, label, conf, x0, y0, x1, y1]``, normalised boxes) above
+    ``threshold``, as ``(label, confidence, box)``; a negative image id ends the list."""
+    import numpy as np
+
+    rows = np.asarray(output, dtype=np.float32).reshape(-1, 7)
+    found = []
+    for image_id, label, confidence, x0, y0, x1, y1 in rows:
+        if image_id < 0:
+            break
+        if confidence >= threshold:
+            found.append((int(label), float(confidence), (float(x0), float(y0), float(x1), float(y1))))
+    return found

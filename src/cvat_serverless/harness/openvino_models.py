@@ -27,3 +27,27 @@ def constant_model(path: Path, input_name: str, input_shape: list[int], outputs:
         nodes.append(node)
     ov.save_model(ov.Model(nodes, [data], path.stem), path)
     return path
+
+
+def detection_output_model(path: Path, image_shape: list[int], outputs: Mapping[str, np.ndarray]) -> Path:
+    """An IR like the converted TF Object Detection API models: inputs ``image_tensor`` (NHWC) and
+    ``image_info`` (1×3), and the given constant outputs (e.g. DetectionOutput rows, masks)."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    image = ops.parameter(image_shape, np.float32, name="image_tensor")
+    info = ops.parameter([1, 3], np.float32, name="image_info")
+    zero = ops.multiply(
+        ops.add(
+            ops.reduce_mean(image, np.arange(4), keep_dims=False), ops.reduce_mean(info, np.arange(2), keep_dims=False)
+        ),
+        np.float32(0),
+    )
+    nodes = []
+    for name, value in outputs.items():
+        constant = np.asarray(value, dtype=np.float32)
+        node = ops.add(ops.constant(constant), ops.reshape(zero, [1] * constant.ndim, False))
+        node.output(0).get_tensor().set_names({name})
+        nodes.append(node)
+    ov.save_model(ov.Model(nodes, [image, info], path.stem), path)
+    return path
