@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from common.guidance import Box, gaussian_map, padded_box
+
 PADDING = 50
 """Pixels added around the extreme points' box (DEXTR's ``pad``)."""
 SIZE = 512
@@ -16,27 +18,15 @@ THRESHOLD = 0.8
 SIGMA = 10.0
 """Width of each point's Gaussian in the heatmap (DEXTR's ``make_gt`` sigma)."""
 
-Box = tuple[int, int, int, int]
-
 
 def crop_box(points: np.ndarray, height: int, width: int, padding: int = PADDING) -> Box:
     """The inclusive box ``(x0, y0, x1, y1)`` around the points plus ``padding``, clipped to the image."""
-    xs, ys = points[:, 0], points[:, 1]
-    return (
-        max(int(xs.min()) - padding, 0),
-        max(int(ys.min()) - padding, 0),
-        min(int(xs.max()) + padding, width - 1),
-        min(int(ys.max()) + padding, height - 1),
-    )
+    return padded_box(points, height, width, padding)
 
 
 def heatmap(points: np.ndarray, size: int = SIZE, sigma: float = SIGMA) -> np.ndarray:
     """A ``size``×``size`` map, the max of one Gaussian per point, scaled to 0..255."""
-    axis = np.arange(size, dtype=np.float64)
-    result = np.zeros((size, size), dtype=np.float64)
-    for x, y in points:
-        gaussian = np.exp(-4 * np.log(2) * (((axis[None, :] - x) ** 2 + (axis[:, None] - y) ** 2) / sigma**2))
-        result = np.maximum(result, gaussian)
+    result = gaussian_map(points, (size, size), sigma)
     peak = result.max()
     return result * (255.0 / peak) if peak > 0 else result
 
