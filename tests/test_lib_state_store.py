@@ -77,7 +77,7 @@ def test_unreachable_redis_is_a_503() -> None:
     from cvat_serverless.harness.redis_server import free_port
 
     states = states_from_env(
-        "fn", {"CVAT_FUNCTIONS_REDIS_HOST": "127.0.0.1", "CVAT_FUNCTIONS_REDIS_PORT": str(free_port())}
+        "fn", {"CVAT_FUNCTIONS_REDIS_HOST": "127.0.0.1", "CVAT_FUNCTIONS_REDIS_PORT": str(free_port()), **SECRET}
     )
     with pytest.raises(StateStoreUnavailable) as raised:
         states.save({"frame": 1})
@@ -97,3 +97,11 @@ def test_in_process_store_ttl_lru_and_size_limit() -> None:
     with pytest.raises(PayloadTooLarge):
         states.save({}, {"big": np.zeros(2000, np.uint8)})
     assert isinstance(states_from_env("fn", SECRET).store, InProcessStore)
+
+
+def test_redis_without_a_shared_secret_is_refused(redis_server: RedisServer) -> None:
+    from common.errors import InvalidFunctionConfig
+
+    env = {"CVAT_FUNCTIONS_REDIS_HOST": "127.0.0.1", "CVAT_FUNCTIONS_REDIS_PORT": str(redis_server.port)}
+    with pytest.raises(InvalidFunctionConfig, match="CVAT_FN_STATE_SECRET"):
+        states_from_env("fn", env)

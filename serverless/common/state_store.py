@@ -29,8 +29,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from common.errors import InvalidTrackerState, PayloadTooLarge, StateStoreUnavailable
-from common.tracker_state import DTYPES, StateCodec
+from common.errors import InvalidFunctionConfig, InvalidTrackerState, PayloadTooLarge, StateStoreUnavailable
+from common.tracker_state import DTYPES, SECRET_ENV, StateCodec
 
 TTL_ENV, MAX_BYTES_ENV = "CVAT_FN_STATE_TTL_S", "CVAT_FN_STATE_MAX_BYTES"
 REDIS_HOST_ENV, REDIS_PORT_ENV, REDIS_PASSWORD_ENV = (
@@ -134,24 +134,28 @@ class RedisStore:
         self._client = redis.Redis(host=host, port=port, password=password or None, socket_timeout=10)
         self.where = f"{host}:{port}"
 
+    def _unavailable(self, error: Exception) -> StateStoreUnavailable:
+        return StateStoreUnavailable(f"tracker state store (Redis at {self.where}) is unavailable: {error}")
+
     def _call(self, what: str, *args: Any) -> Any:
         try:
             return getattr(self._client, what)(*args)
         except self._errors as error:
-            raise StateStoreUnavailable(
-                f"tracker state store (Redis at {self.where}) is unavailable: {error}"
-            ) from None
+            raise self._unavailable(error) from None
 
     def put(self, key: str, blob: bytes, ttl_s: float) -> None:
         self._call("set", key, blob, max(1, int(ttl_s)))
 
     def get(self, key: str, ttl_s: float) -> bytes | None:
+        # GET + EXPIRE in one transaction rather than GETEX, which older Redis-compatible stores lack.
+        pipeline = self._client.pipeline(transaction=True)
+        pipeline.get(key)
+        pipeline.expire(key, max(1, int(ttl_s)))
         try:
-            return self._client.getex(key, ex=max(1, int(ttl_s)))
+            blob, _ = pipeline.execute()
         except self._errors as error:
-            raise StateStoreUnavailable(
-                f"tracker state store (Redis at {self.where}) is unavailable: {error}"
-            ) from None
+            raise self._unavailable(error) from None
+        return blob
 
     def delete(self, key: str) -> None:
         self._call("delete", key)
@@ -198,19 +202,16 @@ class ReferenceStates:
 
 
 def states_from_env(function: str, environ: Mapping[str, str] | None = None) -> ReferenceStates:
-    """Redis when ``CVAT_FUNCTIONS_REDIS_HOST`` is set, else the in-process store."""
+    """Redis when ``CVAT_FUNCTIONS_REDIS_HOST`` is set (then ``CVAT_FN_STATE_SECRET`` too), else in-process."""
     env = os.environ if environ is None else environ
     host = env.get(REDIS_HOST_ENV)
-    store: Store = (
-        RedisStore(host, int(env.get(REDIS_PORT_ENV) or 6379), env.get(REDIS_PASSWORD_ENV))
-        if host
-        else InProcessStore()
-    )
-    codec = StateCodec.from_env(function, env)
-    codec = StateCodec(function=codec.function, secret=codec.secret, max_age_s=float(env.get(TTL_ENV) or DEFAULT_TTL_S))
-    return ReferenceStates(
-        codec,
-        store,
-        ttl_s=float(env.get(TTL_ENV) or DEFAULT_TTL_S),
-        max_bytes=int(env.get(MAX_BYTES_ENV) or DEFAULT_MAX_BYTES),
-    )
+    store: Store = InProcessStore()
+    if host:
+        if not env.get(SECRET_ENV):
+            # Each worker would sign with its own random secret and reject the others' references.
+            raise InvalidFunctionConfig(f"{REDIS_HOST_ENV} is set but {SECRET_ENV} is not: set one shared secret")
+        store = RedisStore(host, int(env.get(REDIS_PORT_ENV) or 6379), env.get(REDIS_PASSWORD_ENV))
+    ttl_s = float(env.get(TTL_ENV) or DEFAULT_TTL_S)
+    signing = StateCodec.from_env(function, env)
+    codec = StateCodec(function=signing.function, secret=signing.secret, max_age_s=ttl_s)
+    return ReferenceStates(codec, store, ttl_s=ttl_s, max_bytes=int(env.get(MAX_BYTES_ENV) or DEFAULT_MAX_BYTES))
