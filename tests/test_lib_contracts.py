@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ import pytest
 from nuclio_sdk import Context, Event, Logger
 
 from common import detector, interactor, reid, tracker
-from common.errors import BadModelOutput, BadRequest, PayloadTooLarge, status_of
+from common.errors import BadModelOutput, BadRequest, InvalidFunctionConfig, PayloadTooLarge, status_of
 from common.image import encode_image
 from common.labels import parse_function_config
 from common.response import dumps, json_response
@@ -178,6 +178,29 @@ def test_interactor_rules_from_yaml_annotations() -> None:
     rules = interactor.InteractorRules.from_config(config)
     assert rules == interactor.InteractorRules(min_pos_points=0, min_neg_points=0, box_or_points=True)
     assert interactor.InteractorRules.from_config(_config("interactor", startswith_box="true")).box_required
+
+
+def test_interactor_exact_click_count() -> None:
+    """``max_pos_points`` equal to ``min_pos_points`` asks for exactly that many clicks (DEXTR)."""
+    config = _config("interactor", min_pos_points="4", max_pos_points="4")
+    rules = interactor.InteractorRules.from_config(config)
+    assert rules == interactor.InteractorRules(min_pos_points=4, max_pos_points=4)
+    rules = replace(rules, pos_points_meaning="extreme points")
+    four = [[1, 2], [9, 2], [5, 1], [5, 9]]
+    assert len(interactor.parse_request({"image": IMAGE, "pos_points": four, "neg_points": []}, rules).pos_points) == 4
+    for points in (four[:3], [*four, [5, 5]]):
+        with pytest.raises(BadRequest, match=r"needs exactly 4 \(extreme points\)"):
+            interactor.parse_request({"image": IMAGE, "pos_points": points, "neg_points": []}, rules)
+
+
+def test_interactor_click_count_limits() -> None:
+    rules = interactor.InteractorRules(min_pos_points=1, max_pos_points=2)
+    assert rules.count_problem(2, has_box=False) is None
+    assert "at most 2" in (rules.count_problem(3, has_box=False) or "")
+    assert "at least 1" in (rules.count_problem(0, has_box=False) or "")
+    assert interactor.InteractorRules.from_config(_config("interactor")).max_pos_points is None
+    with pytest.raises(InvalidFunctionConfig, match="below"):
+        interactor.InteractorRules(min_pos_points=4, max_pos_points=3)
 
 
 def test_mask_payload_is_bounded() -> None:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from common import fields
 from common.config import Limits, load_limits
-from common.errors import BadModelOutput, BadRequest
+from common.errors import BadModelOutput, BadRequest, InvalidFunctionConfig
 from common.handling import serve
 from common.image import decode_image
 from common.labels import FunctionConfig
@@ -41,6 +41,17 @@ class InteractorRules:
     """True for ``startswith_box`` functions: a request without ``obj_bbox`` is a 400."""
     box_or_points: bool = False
     """True when either a box or ``min_pos_points`` clicks suffice (``startswith_box_optional``)."""
+    max_pos_points: int | None = None
+    """At most this many positive clicks (annotation ``max_pos_points``, which CVAT itself ignores);
+    None means no limit. Equal to ``min_pos_points`` for a function that needs an exact count."""
+    pos_points_meaning: str = ""
+    """What the positive clicks must be, named in the count error (e.g. DEXTR's extreme points)."""
+
+    def __post_init__(self) -> None:
+        if self.max_pos_points is not None and self.max_pos_points < self.min_pos_points:
+            raise InvalidFunctionConfig(
+                f"max_pos_points {self.max_pos_points} is below min_pos_points {self.min_pos_points}"
+            )
 
     @classmethod
     def from_config(cls, config: FunctionConfig) -> InteractorRules:
@@ -51,7 +62,23 @@ class InteractorRules:
             min_neg_points=max(0, int(annotations.get("min_neg_points", "0") or 0)),
             box_required=bool(annotations.get("startswith_box")),
             box_or_points=bool(annotations.get("startswith_box_optional")),
+            max_pos_points=int(annotations["max_pos_points"]) if annotations.get("max_pos_points") else None,
         )
+
+    def count_problem(self, count: int, has_box: bool) -> str | None:
+        """Why ``count`` positive clicks are refused (with or without a box), or None when they are fine."""
+        exact = self.max_pos_points == self.min_pos_points
+        meaning = f" ({self.pos_points_meaning})" if self.pos_points_meaning else ""
+        if count < self.min_pos_points and not (self.box_or_points and has_box):
+            needed = "exactly" if exact else "at least"
+            alternative = " (or an 'obj_bbox')" if self.box_or_points else ""
+            return f"'pos_points' has {count} points; this function needs {needed} {self.min_pos_points}" + (
+                meaning + alternative
+            )
+        if self.max_pos_points is not None and count > self.max_pos_points:
+            needed = "exactly" if exact else "at most"
+            return f"'pos_points' has {count} points; this function needs {needed} {self.max_pos_points}{meaning}"
+        return None
 
 
 class Interactor(Protocol):
@@ -76,12 +103,9 @@ def parse_request(body: Mapping[str, Any], rules: InteractorRules, limits: Limit
     obj_bbox = None if raw_box in (None, []) else fields.box(raw_box, "obj_bbox", size=size)
     if rules.box_required and obj_bbox is None:
         raise BadRequest("'obj_bbox' is required: this function starts from a bounding box")
-    has_enough_clicks = len(pos) >= rules.min_pos_points
-    if not has_enough_clicks and not (rules.box_or_points and obj_bbox is not None):
-        raise BadRequest(
-            f"'pos_points' has {len(pos)} points; this function needs at least {rules.min_pos_points}"
-            + (" (or an 'obj_bbox')" if rules.box_or_points else "")
-        )
+    problem = rules.count_problem(len(pos), obj_bbox is not None)
+    if problem is not None:
+        raise BadRequest(problem)
     if len(neg) < rules.min_neg_points:
         raise BadRequest(f"'neg_points' has {len(neg)} points; this function needs at least {rules.min_neg_points}")
     return InteractorRequest(

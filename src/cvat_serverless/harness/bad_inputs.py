@@ -179,6 +179,9 @@ def _interactor(config: FunctionConfig, base: Mapping[str, Any]) -> list[BadInpu
                 mentions=("pos_points",),
             )
         )
+    if rules.max_pos_points is not None:
+        many = [[10 + 3 * (i % 15), 10 + 3 * (i // 15)] for i in range(rules.max_pos_points + 1)]
+        cases.append(BadInput("too many points", _with(base, pos_points=many), mentions=("pos_points",)))
     return cases
 
 
