@@ -51,3 +51,23 @@ def detection_output_model(path: Path, image_shape: list[int], outputs: Mapping[
         nodes.append(node)
     ov.save_model(ov.Model(nodes, [image, info], path.stem), path)
     return path
+
+
+def channel_max_model(
+    path: Path, input_name: str, input_shape: list[int], output_name: str, channels: list[int], scale: float
+) -> Path:
+    """Save an IR answering ``clamp(scale × max over the given input channels, 0, 1)`` per pixel, 1×1×H×W.
+
+    A stand-in for a segmentation network that reads its input: e.g. "the red pixels and the click
+    heatmap are the object", so a function's channel order, crop and paste-back show in the mask.
+    """
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    data = ops.parameter(input_shape, np.float32, name=input_name)
+    picked = ops.gather(data, ops.constant(np.asarray(channels, np.int64)), ops.constant(np.int64(1)))
+    peak = ops.reduce_max(picked, ops.constant(np.asarray([1], np.int64)), keep_dims=True)
+    node = ops.clamp(ops.multiply(peak, ops.constant(np.float32(scale))), 0.0, 1.0)
+    node.output(0).get_tensor().set_names({output_name})
+    ov.save_model(ov.Model([node], [data], path.stem), path)
+    return path

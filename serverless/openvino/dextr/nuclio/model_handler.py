@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from dextr_geometry import network_input, paste_back
 
-from common.errors import BadRequest
 from common.image import to_array
 from common.interactor import InteractorRequest, InteractorRules
 from common.labels import load_function_config
@@ -15,6 +15,7 @@ from common.openvino_model import OpenVinoSettings, compile_model
 from common.weights import weights_path
 
 MODEL_ENV = "DEXTR_MODEL"
+EXTREME_POINTS = "the object's extreme points: leftmost, rightmost, top and bottom"
 
 
 class ModelHandler:
@@ -22,17 +23,18 @@ class ModelHandler:
 
     def __init__(self) -> None:
         self.config = load_function_config(Path(__file__).parent)
-        self.rules = InteractorRules.from_config(self.config)
+        # The network reads exactly four points, whatever the yaml says (it declares 4 and 4 for the UI).
+        self.rules = replace(
+            InteractorRules.from_config(self.config),
+            min_pos_points=4,
+            max_pos_points=4,
+            pos_points_meaning=EXTREME_POINTS,
+        )
         path = weights_path(MODEL_ENV, "/opt/nuclio/dextr/dextr.xml")
         self.model = compile_model(path, OpenVinoSettings.from_env())
         self.output = self.model.output(0)
 
     def infer(self, request: InteractorRequest) -> np.ndarray:
-        if len(request.pos_points) != 4:
-            raise BadRequest(
-                f"DEXTR needs exactly 4 extreme points in pos_points (left, right, top, bottom), "
-                f"got {len(request.pos_points)}"
-            )
         image = to_array(request.image)
         tensor, box = network_input(image, request.pos_points)
         probabilities = self.model(tensor)[self.output][0, 0]
