@@ -82,5 +82,5 @@ def test_paste_back_thresholds_at_the_right_place() -> None:
 def test_yaml_asks_the_ui_for_exactly_four_points() -> None:
     from common.labels import load_function_config
 
-    annotations = load_function_config(FOLDER).annotations
+    annotations = load_function_config(FOLDER, environ={}).annotations
     assert annotations["min_pos_points"] == "4" and annotations["max_pos_points"] == "4"
