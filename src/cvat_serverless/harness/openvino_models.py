@@ -29,6 +29,40 @@ def constant_model(path: Path, input_name: str, input_shape: list[int], outputs:
     return path
 
 
+def probed_constant_model(
+    path: Path,
+    input_name: str,
+    input_shape: list[int],
+    outputs: Mapping[str, np.ndarray],
+    *,
+    probe: tuple[str, tuple[int, ...], int, int, float],
+) -> Path:
+    """Like ``constant_model``, but one output element also reads the input.
+
+    ``probe = (output, index, channel, channel_axis, gain)``: ``outputs[output][index]`` gets
+    ``gain × mean(input channel)`` added, so a case can tell whether a function feeds the channel
+    order and the value scale the real model expects (e.g. a red image detected, a blue one not).
+    """
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    output, index, channel, channel_axis, gain = probe
+    data = ops.parameter(input_shape, np.float32, name=input_name)
+    picked = ops.gather(data, ops.constant(np.asarray([channel], np.int64)), ops.constant(np.int64(channel_axis)))
+    level = ops.multiply(ops.reduce_mean(picked, np.arange(len(input_shape)), keep_dims=False), np.float32(gain))
+    nodes = []
+    for name, value in outputs.items():
+        constant = np.asarray(value, dtype=np.float32)
+        hot = np.zeros_like(constant)
+        if name == output:
+            hot[index] = 1.0
+        node = ops.add(ops.constant(constant), ops.multiply(ops.constant(hot), level))
+        node.output(0).get_tensor().set_names({name})
+        nodes.append(node)
+    ov.save_model(ov.Model(nodes, [data], path.stem), path)
+    return path
+
+
 def detection_output_model(path: Path, image_shape: list[int], outputs: Mapping[str, np.ndarray]) -> Path:
     """An IR like the converted TF Object Detection API models: inputs ``image_tensor`` (NHWC) and
     ``image_info`` (1×3), and the given constant outputs (e.g. DetectionOutput rows, masks)."""
