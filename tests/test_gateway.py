@@ -581,6 +581,7 @@ def test_roi_refused_on_trackers_and_reid(stack: LocalStack, roi_task: Any) -> N
 @pytest.mark.parametrize(
     ("roi", "message"),
     [
+        (None, "This field may not be null."),
         ([0, 0, 10], "Ensure this field has at least 4 elements."),
         ([0, 0, 10, 10, 10], "Ensure this field has no more than 4 elements."),
         ([0, 0, "x", 10], "A valid integer is required."),

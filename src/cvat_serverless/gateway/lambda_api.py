@@ -117,6 +117,8 @@ class LambdaApi:
         params["conv_mask_to_poly"] = bool(data.get("conv_mask_to_poly", data.get("convMaskToPoly", False)))
         if data.get("mapping") is not None:
             params["mapping"] = data["mapping"]
+        if "roi" in data and data["roi"] is None:
+            raise BadRequest("This field may not be null.")  # DRF: roi is optional, not nullable
         roi = parse_request_roi(data.get("roi"))
         if roi is not None:
             params["roi"] = roi
