@@ -237,7 +237,7 @@ def test_detector_explicit_mapping(client: Client, detector_task: Any) -> None:
         ({"task": "TASK", "frame": 99}, 400, "outside task"),
         ({"job": "TASK", "frame": 99}, 400, "outside the job range"),
         ({"task": "TASK", "frame": 1.5}, 400, "integer"),
-        ({"task": "TASK"}, 400, "'frame'"),
+        ({"task": "TASK"}, 400, "`test-lambda-detector` lambda function was called without mandatory argument: frame"),
         ({"task": 99999, "frame": 0}, 400, "Task matching query does not exist."),
         ({"job": 99999, "frame": 0}, 400, "Job matching query does not exist."),
     ],

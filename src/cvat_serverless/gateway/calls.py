@@ -15,6 +15,7 @@ from cvat_serverless.gateway.functions import LambdaFunction
 from cvat_serverless.gateway.mapping import MappedLabel, convert_detections, resolve_mapping
 from cvat_serverless.gateway.nuclio import NuclioClient
 from cvat_serverless.gateway.roi import (
+    FOUR_INTEGERS,
     Roi,
     crop_frame,
     parse_roi,
@@ -43,7 +44,8 @@ class Caller:
         """The frame cropped to ``roi`` (validated as CVAT does, after the frame is found) and its full size."""
         data = self.store.frame(task_id, frame).read()
         parsed = parse_roi(roi)
-        assert parsed is not None
+        if parsed is None:
+            raise BadRequest(FOUR_INTEGERS)
         image, size = crop_frame(data, parsed)
         return image, parsed, size
 
@@ -110,7 +112,7 @@ def _integer(value: Any, name: str) -> int:
 
 def _required(data: Mapping[str, Any], key: str, function: LambdaFunction) -> Any:
     if key not in data:
-        raise BadRequest(f"{function.id} lambda function was run without the required argument {key!r}")
+        raise BadRequest(f"`{function.id}` lambda function was called without mandatory argument: {key}")
     return data[key]
 
 
