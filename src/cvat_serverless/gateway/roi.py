@@ -37,9 +37,6 @@ class Roi:
     xbr: int
     ybr: int
 
-    def as_list(self) -> list[int]:
-        return [self.xtl, self.ytl, self.xbr, self.ybr]
-
 
 def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
