@@ -100,3 +100,15 @@ def test_rq_delete_running_request_frees_the_task(client: Client, task: Any) -> 
     with pytest.raises(exceptions.NotFoundException):
         client.api_client.lambda_api.retrieve_requests(first.id)
     assert wait_request(client, second.id).status == "finished"
+
+
+def test_zz_requests_run_again_after_redis_restarts(client: Client, task: Any, redis_server: RedisServer) -> None:
+    """Stop Redis, start it again: the rq workers that exited are restarted and a new request finishes.
+
+    (Named to run last: it restarts the module's Redis.)"""
+    redis_server.stop()
+    time.sleep(3)  # the workers notice and exit
+    redis_server.start()
+    call = submit(client, function=DETECTOR, task=task.id, cleanup=True)
+    done = wait_request(client, call.id, timeout_s=90)
+    assert done.status == "finished", done
