@@ -79,7 +79,7 @@ class AuthApi:
                 "is_superuser": user.is_admin,
                 "is_active": True,
                 "last_login": None,
-                "date_joined": None,
+                "date_joined": user.date_joined,
                 "has_analytics_access": user.is_admin,
             }
         )

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cvat_serverless.gateway import annotations as anno
-from cvat_serverless.gateway.errors import BadRequest, NotFound
+from cvat_serverless.gateway.errors import BadRequest, NotFound, ValidationFailed
 
 JOBS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -91,7 +91,7 @@ class JobsMixin:
         size = int(self.task(task_id)["size"])
         with self._tx() as db:
             if db.execute("SELECT 1 FROM jobs WHERE task_id = ? AND type = 'ground_truth'", (task_id,)).fetchone():
-                raise BadRequest('Task with validation mode "gt" cannot have more than 1 GT job')
+                raise ValidationFailed(['Task with validation mode "gt" cannot have more than 1 GT job'])
             cursor = db.execute(
                 "INSERT INTO jobs (task_id, type, start_frame, stop_frame, frames, assignee_id, created, updated)"
                 " VALUES (?, 'ground_truth', 0, ?, ?, ?, ?, ?)",

@@ -81,7 +81,7 @@ class TaskApi:
             "image_quality": task["image_quality"],
             "data": task["id"] if size else None,
             "dimension": "2d",
-            "media_type": "image" if size else None,
+            "media_type": "image",
             "subset": "",
             "organization": None,
             "project_id": None,
@@ -120,7 +120,7 @@ class TaskApi:
                 "started_date": stamp,
                 "finished_date": stamp,
                 "progress": 1.0 if status == "finished" else 0.0,
-                "owner": None,
+                "owner": self._user("", self.store.task(task_id)["owner_id"]),
                 "result_url": None,
                 "result_id": None,
             }

@@ -46,6 +46,7 @@ class User:
     first_name: str
     last_name: str
     role: str
+    date_joined: str
 
     @property
     def is_admin(self) -> bool:
@@ -113,7 +114,9 @@ class UserStore:
 
     @staticmethod
     def _user(row: sqlite3.Row) -> User:
-        return User(row["id"], row["username"], row["email"], row["first_name"], row["last_name"], row["role"])
+        return User(
+            row["id"], row["username"], row["email"], row["first_name"], row["last_name"], row["role"], row["date_joined"]
+        )
 
     def get(self, user_id: int) -> User | None:
         with self._lock:
