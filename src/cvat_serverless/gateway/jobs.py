@@ -244,7 +244,7 @@ def _save_tracked(
             for keyframe in keyframes:
                 keyframe.update(occluded=False, z_order=0, rotation=0.0, attributes=[])
             tracks.append({**common, "frame": source["frame"], "group": 0, "shapes": keyframes})
-            converted.append({"id": source["id"]})
+            converted.append(source)  # a delete names whole objects, as CVAT's serializer wants
             continue
         for frame, shape in results:
             if shape is not None:

@@ -115,7 +115,13 @@ class UserStore:
     @staticmethod
     def _user(row: sqlite3.Row) -> User:
         return User(
-            row["id"], row["username"], row["email"], row["first_name"], row["last_name"], row["role"], row["date_joined"]
+            row["id"],
+            row["username"],
+            row["email"],
+            row["first_name"],
+            row["last_name"],
+            row["role"],
+            row["date_joined"],
         )
 
     def get(self, user_id: int) -> User | None:
