@@ -242,6 +242,23 @@ def test_job_request_annotates_only_the_jobs_frames(client: Client, http: httpx.
     assert len(http.get(f"/api/jobs/{middle['id']}/annotations").json()["shapes"]) == 3
 
 
+def test_random_ground_truth_frames_match_cvats_generator(client: Client, http: httpx.Client) -> None:
+    # JobWriteSerializer: random_uniform = Generator(MT19937(seed)).choice(valid frames, count,
+    # shuffle=False, replace=False). A request naming the GT job annotates exactly its frames
+    # (LambdaJob._get_frame_set does not look at the job type), which makes them observable.
+    task = make_task(http, 8, segment_size=4)
+    body = {"task_id": task["id"], "type": "ground_truth", "frame_selection_method": "random_uniform"}
+    gt = http.post("/api/jobs", json={**body, "frame_count": 3, "random_seed": 7}).json()
+    expected = np.random.Generator(np.random.MT19937(seed=7)).choice(
+        list(range(8)), size=3, shuffle=False, replace=False
+    )
+    call = wait_request(client, submit(client, function=DETECTOR, task=task["id"], job=gt["id"]).id)
+    assert call.status == "finished", call.exc_info
+    frames = sorted(s["frame"] for s in http.get(f"/api/jobs/{gt['id']}/annotations").json()["shapes"])
+    assert frames == sorted(int(f) for f in expected) and gt["frame_count"] == 3
+    assert http.get(f"/api/tasks/{task['id']}/annotations").json()["shapes"] == []
+
+
 # --- 4. annotation bodies ------------------------------------------------------------------------
 
 
