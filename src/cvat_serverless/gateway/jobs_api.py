@@ -35,6 +35,13 @@ USED_BY_METHOD = {
 }
 
 
+def job_status(stage: str, state: str) -> str:
+    """``JobWriteSerializer.update``'s status: annotation, completed (accepted and done) or validation."""
+    if stage == "annotation":
+        return "annotation"
+    return "completed" if stage == "acceptance" and state == "completed" else "validation"
+
+
 @dataclass
 class JobApi:
     """Job routes over the task API's store and accounts."""
@@ -57,9 +64,7 @@ class JobApi:
             "mode": "annotation",
             "media_type": "image",
             "bug_tracker": None,
-            "status": {"annotation": "annotation", "validation": "validation"}.get(job["stage"], "acceptance")
-            if not (job["stage"] == "acceptance" and job["state"] == "completed")
-            else "completed",
+            "status": job_status(job["stage"], job["state"]),
             "stage": job["stage"],
             "state": job["state"],
             "frame_count": len(job_frames(job)),

@@ -90,7 +90,7 @@ class TaskApi:
             "validation_mode": "gt" if any(j["type"] == "ground_truth" for j in jobs) else None,
             "jobs": {
                 "count": len(jobs),
-                "completed": sum(j["state"] == "completed" for j in jobs),
+                "completed": sum(j["state"] == "completed" and j["stage"] == "acceptance" for j in jobs),
                 "validation": sum(j["stage"] == "validation" for j in jobs),
                 "url": f"{base}/api/jobs?task_id={task['id']}",
             },
