@@ -24,6 +24,16 @@ SHAPE_KEYS = (
     "occluded", "outside", "z_order", "rotation", "points", "attributes",
 )  # fmt: skip
 TRACKED_SHAPE_KEYS = ("id", "type", "frame", "occluded", "outside", "z_order", "rotation", "points", "attributes")
+# What the serializers fill in for a missing key (also for objects saved by older versions of this server)
+DEFAULTS = {
+    "group": 0,
+    "source": "manual",
+    "score": 1,
+    "occluded": False,
+    "outside": False,
+    "z_order": 0,
+    "rotation": 0.0,
+}
 INTERVAL_KEYS = ("id", "label_id", "start", "stop", "group", "source", "score", "attributes")
 
 
@@ -283,7 +293,7 @@ def render(item: Mapping[str, Any], kind: str, defaults: Mapping[int, list[dict[
         return given + [dict(a) for a in defaults.get(label_id, []) if a["spec_id"] not in known]
 
     def pick(obj: Mapping[str, Any], keys: Sequence[str], label_id: int) -> dict[str, Any]:
-        out = {key: obj.get(key) for key in keys if key != "attributes"}
+        out = {key: obj.get(key, DEFAULTS.get(key)) for key in keys if key != "attributes"}
         if "type" in out and out["type"] == "skeleton":
             out["points"] = []
         out["attributes"] = attrs(obj, label_id)

@@ -95,6 +95,7 @@ class TaskStore(JobsMixin):
             ).fetchall()
             for row in orphans:
                 self.create_jobs(db, row["id"], [(0, row["size"] - 1)], now())
+                db.execute("UPDATE tasks SET segment_size = size, overlap = 0 WHERE id = ?", (row["id"],))
                 old = db.execute("SELECT body FROM annotations WHERE task_id = ?", (row["id"],)).fetchone()
                 if old is not None:
                     job_id = db.execute("SELECT id FROM jobs WHERE task_id = ?", (row["id"],)).fetchone()["id"]
