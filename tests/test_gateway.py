@@ -235,7 +235,8 @@ def test_detector_explicit_mapping(client: Client, detector_task: Any) -> None:
     [
         ({"frame": 0}, 400, "`test-lambda-detector` lambda function was run with wrong arguments ('task')"),
         ({"task": "TASK", "frame": 99}, 400, "outside task"),
-        ({"job": "TASK", "frame": 99}, 400, "outside the job range"),
+        ({"job": "JOB", "frame": 99}, 400, "outside the job range"),
+        ({"job": "JOB", "task": 99999, "frame": 99}, 400, "outside the job range"),  # online: the job's task
         ({"task": "TASK", "frame": 1.5}, 400, "integer"),
         ({"task": "TASK"}, 400, "`test-lambda-detector` lambda function was called without mandatory argument: frame"),
         ({"task": 99999, "frame": 0}, 400, "Task matching query does not exist."),
@@ -243,7 +244,10 @@ def test_detector_explicit_mapping(client: Client, detector_task: Any) -> None:
     ],
 )
 def test_detector_call_errors(client: Client, detector_task: Any, body: dict, status: int, message: str) -> None:
-    body = {k: detector_task.id if v == "TASK" else v for k, v in body.items()}
+    (job,) = detector_task.get_jobs()
+    body = {
+        k: {"TASK": detector_task.id, "JOB": job.id}.get(v, v) if isinstance(v, str) else v for k, v in body.items()
+    }
     got, error = online(client, DETECTOR, **body)
     assert got == status and message in error["error"]
 

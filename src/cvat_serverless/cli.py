@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "platform",
     "serve",
     "track",
+    "users",
 )
 
 

@@ -1,4 +1,4 @@
-"""The gateway app: CVAT's lambda API plus the small task API, behind one account."""
+"""The gateway app: CVAT's lambda API plus the small task API, behind CVAT-style accounts."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -16,13 +17,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cvat_serverless.gateway.auth import Accounts
+from cvat_serverless.gateway.auth_api import AuthApi
 from cvat_serverless.gateway.calls import Caller
 from cvat_serverless.gateway.errors import GatewayError
+from cvat_serverless.gateway.http import error_response
+from cvat_serverless.gateway.jobs_api import JobApi
 from cvat_serverless.gateway.lambda_api import LambdaApi
 from cvat_serverless.gateway.nuclio import NuclioClient, NuclioSettings
 from cvat_serverless.gateway.queues import InProcessQueue, RequestQueue, RqQueue
 from cvat_serverless.gateway.store import TaskStore
-from cvat_serverless.gateway.tasks_api import PUBLIC_PATHS, TaskApi, error_response
+from cvat_serverless.gateway.tasks_api import PUBLIC_PATHS, TaskApi
+from cvat_serverless.gateway.users import User, UserStore
 from cvat_serverless.secret_files import persistent_secret
 
 
@@ -54,9 +59,10 @@ class Authenticate(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         if not PUBLIC_PATHS.match(request.url.path):
-            reason = self.accounts.authenticated(request)
-            if reason is not None:
-                return JSONResponse({"error": reason}, status_code=401)
+            found = await run_in_threadpool(self.accounts.authenticate, request)
+            if not isinstance(found, User):
+                return JSONResponse({"error": found}, status_code=401)
+            request.state.user = found
         return await call_next(request)
 
 
@@ -85,11 +91,12 @@ def build_gateway(config: GatewayConfig) -> tuple[Starlette, Callable[[], None]]
         queue = RqQueue(config.redis_url, settings)
     else:
         queue = InProcessQueue(lambda: caller, workers=config.workers)
-    accounts = Accounts(config.username, config.password)
+    users = UserStore(config.data_dir)
+    accounts = Accounts(users, config.username, config.password)
     tasks = TaskApi(store, accounts, share_dir=config.share_dir)
     lambdas = LambdaApi(caller, queue)
     app = Starlette(
-        routes=[*tasks.routes(), *lambdas.routes()],
+        routes=[*AuthApi(accounts).routes(), *tasks.routes(), *JobApi(tasks).routes(), *lambdas.routes()],
         middleware=[Middleware(Authenticate, accounts=accounts)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
     )
@@ -98,5 +105,6 @@ def build_gateway(config: GatewayConfig) -> tuple[Starlette, Callable[[], None]]
         queue.close()
         nuclio.close()
         store.close()
+        users.close()
 
     return app, close

@@ -1,8 +1,9 @@
-"""One account (``CVAT_USER``/``CVAT_PASSWORD``, default admin/admin): session cookies, tokens, basic auth."""
+"""Who sent a request: CVAT's session cookies (+ CSRF), ``Token`` keys and HTTP basic auth over :class:`UserStore`."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import secrets
 import threading
@@ -10,52 +11,84 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from cvat_serverless.gateway.users import User, UserStore
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+NOT_PROVIDED = "Authentication credentials were not provided."
 
 
 @dataclass
 class Accounts:
-    """The single account and the sessions it opened (kept in memory: a restart logs everyone out)."""
+    """The users plus the sessions they opened (kept in memory: a restart logs sessions out, tokens stay)."""
 
+    users: UserStore
     username: str = "admin"
     password: str = "admin"
-    _sessions: dict[str, str] = field(default_factory=dict)
+    _sessions: dict[str, tuple[int, str]] = field(default_factory=dict)
+    _basic: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def check_password(self, username: str | None, password: str | None) -> bool:
-        return hmac.compare_digest(str(username or ""), self.username) and hmac.compare_digest(
-            str(password or ""), self.password
-        )
+    def __post_init__(self) -> None:
+        self.users.ensure_admin(self.username, self.password)
 
-    def login(self) -> tuple[str, str, str]:
-        """A new session: ``(key, sessionid, csrftoken)``; the key also works as a bearer/Token header."""
-        key, session, csrf = secrets.token_hex(20), secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    def check_password(self, login: str | None, password: str | None) -> User | None:
+        return self.users.check_password(login, password)
+
+    def login(self, user: User) -> tuple[str, str, str]:
+        """A new session: ``(key, sessionid, csrftoken)``; the key is the user's one API token."""
+        session, csrf = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         with self._lock:
-            self._sessions[session] = csrf
-            self._sessions[f"key:{key}"] = ""
-        return key, session, csrf
+            self._sessions[session] = (user.id, csrf)
+        return self.users.token(user), session, csrf
 
-    def logout(self, request: Request) -> None:
+    def logout(self, request: Request, user: User | None) -> None:
+        """CVAT's logout: the session ends and the user's token is deleted (every client using it is out)."""
         with self._lock:
             self._sessions.pop(request.cookies.get("sessionid", ""), None)
+            if user is not None:
+                self._basic = {k: v for k, v in self._basic.items() if v != user.id}
+        if user is not None:
+            self.users.revoke_token(user.id)
 
-    def authenticated(self, request: Request) -> str | None:
-        """None when the request is authenticated, else why not."""
+    def forget(self, user_id: int) -> None:
+        """Drop the sessions and cached credentials of a deleted account."""
+        with self._lock:
+            self._sessions = {k: v for k, v in self._sessions.items() if v[0] != user_id}
+            self._basic = {k: v for k, v in self._basic.items() if v != user_id}
+
+    def authenticate(self, request: Request) -> User | str:
+        """The request's user, or why it has none."""
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         if scheme.lower() in ("bearer", "token") and value:
-            return None if f"key:{value.strip()}" in self._sessions else "invalid token"
+            user = self.users.by_token(value.strip())
+            return user if user is not None else "Invalid token."
         if scheme.lower() == "basic" and value:
-            try:
-                user, _, password = base64.b64decode(value).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return "malformed basic credentials"
-            return None if self.check_password(user, password) else "invalid username or password"
+            return self._basic_user(value.strip())
         session = request.cookies.get("sessionid")
         if session and session in self._sessions:
-            if request.method not in SAFE_METHODS:
-                csrf = self._sessions[session]
-                if not hmac.compare_digest(request.headers.get("x-csrftoken", ""), csrf):
-                    return "CSRF token missing or incorrect"
-            return None
-        return "Authentication credentials were not provided."
+            user_id, csrf = self._sessions[session]
+            if request.method not in SAFE_METHODS and not hmac.compare_digest(
+                request.headers.get("x-csrftoken", ""), csrf
+            ):
+                return "CSRF Failed: CSRF token missing or incorrect."
+            found = self.users.get(user_id)
+            return found if found is not None else NOT_PROVIDED
+        return NOT_PROVIDED
+
+    def _basic_user(self, value: str) -> User | str:
+        # Password hashing is slow on purpose; remember credentials that already passed once.
+        cache_key = hashlib.sha256(value.encode()).hexdigest()
+        cached = self._basic.get(cache_key)
+        if cached is not None and (user := self.users.get(cached)) is not None:
+            return user
+        try:
+            login, _, password = base64.b64decode(value).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return "Invalid basic header. Credentials not correctly base64 encoded."
+        found = self.users.check_password(login, password)
+        if found is None:
+            return "Invalid username/password."
+        with self._lock:
+            self._basic[cache_key] = found.id
+        return found

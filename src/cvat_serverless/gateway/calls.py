@@ -12,6 +12,7 @@ from itsdangerous import BadSignature, TimestampSigner
 
 from cvat_serverless.gateway.errors import BadRequest, GatewayError, NotFound
 from cvat_serverless.gateway.functions import LambdaFunction
+from cvat_serverless.gateway.jobstore import job_frames
 from cvat_serverless.gateway.mapping import MappedLabel, convert_detections, resolve_mapping
 from cvat_serverless.gateway.nuclio import NuclioClient
 from cvat_serverless.gateway.roi import (
@@ -89,19 +90,41 @@ def _existing(store: TaskStore, task_id: int, model: str) -> dict[str, Any]:
         raise BadRequest(f"{model} matching query does not exist.") from None
 
 
+FRAME_PARAMETERS = (("frame", "frame"), ("frame0", "start frame"), ("frame1", "end frame"))
+
+
+def task_and_job(
+    store: TaskStore, data: Mapping[str, Any], *, task_must_match: bool = False
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The task (and job) a lambda call names, as CVAT 2.73 finds them: with ``job``, its task (an
+    online call ignores ``task`` then); else ``task``. Unknown ids are CVAT's 400s (``Job``/``Task
+    matching query does not exist.``). With ``task_must_match`` (requests, where ``task`` is
+    required), a ``task`` that is not the job's is ``Job task ID does not match task ID``."""
+    if data.get("job") is not None:
+        job_id = _integer(data["job"], "job")
+        try:
+            job = store.job(job_id)
+        except NotFound:
+            raise BadRequest("Job matching query does not exist.") from None
+        if task_must_match and _integer(data.get("task"), "task") != job["task_id"]:
+            raise BadRequest("Job task ID does not match task ID")
+        return _existing(store, int(job["task_id"]), "Task"), job
+    if data.get("task") is not None:
+        return _existing(store, _integer(data["task"], "task"), "Task"), None
+    raise NotFound("neither 'task' nor 'job'")
+
+
 def _task_of(store: TaskStore, function: LambdaFunction, data: Mapping[str, Any]) -> int:
-    if "job" in data:
-        job = _integer(data["job"], "job")
-        task = _existing(store, job, "Job")  # one job per task: the job id is the task id
-        for key in ("frame", "frame0", "frame1"):
-            if key in data and not 0 <= _integer(data[key], key) < max(task["size"], 1):
-                raise BadRequest("The frame is outside the job range")
-        return job
-    if "task" in data:
-        task_id = _integer(data["task"], "task")
-        _existing(store, task_id, "Task")
-        return task_id
-    raise BadRequest(f"`{function.id}` lambda function was run with wrong arguments ('task')")
+    try:
+        task, job = task_and_job(store, data)
+    except NotFound:
+        raise BadRequest(f"`{function.id}` lambda function was run with wrong arguments ('task')") from None
+    if job is not None:
+        frames = set(job_frames(job))
+        for key, desc in FRAME_PARAMETERS:
+            if key in data and _integer(data[key], key) not in frames:
+                raise BadRequest(f"The {desc} is outside the job range")
+    return int(task["id"])
 
 
 def _integer(value: Any, name: str) -> int:

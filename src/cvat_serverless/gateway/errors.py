@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class GatewayError(Exception):
     """An error that becomes ``{"error": message}`` with ``status``."""
@@ -37,3 +39,23 @@ class InvalidFunctionMetadata(GatewayError):
     """A function whose annotations CVAT cannot use: left out of the list, 500 on retrieve."""
 
     status = 500
+
+
+class ValidationFailed(GatewayError):
+    """A 400 whose body is a DRF-style error (a list, or field → messages), exactly as CVAT answers it."""
+
+    status = 400
+
+    def __init__(self, body: Any) -> None:
+        super().__init__(str(body), 400)
+        self.body = body
+
+
+class Forbidden(GatewayError):
+    """The user may not do this (403 with DRF's ``detail``, as CVAT answers)."""
+
+    status = 403
+
+    def __init__(self, message: str = "You do not have permission to perform this action.") -> None:
+        super().__init__(message, 403)
+        self.body = {"detail": message}

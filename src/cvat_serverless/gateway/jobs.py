@@ -6,11 +6,14 @@ import os
 from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Protocol
 
 from cvat_serverless.gateway.calls import Caller, call_online
 from cvat_serverless.gateway.errors import BadRequest
 from cvat_serverless.gateway.functions import LambdaFunction
+from cvat_serverless.gateway.jobstore import job_frames
 
 SAVE_EVERY_FRAMES = 100
 
@@ -23,18 +26,56 @@ class Reporter(Protocol):
     def cancelled(self) -> bool: ...
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a request works on, as CVAT's ``LambdaJob._get_frame_set`` picks it.
+
+    With a job: that job's frames, results saved into that job. Without: every task frame, results
+    sliced into the task's annotation jobs (a ground-truth job is never written or cleaned).
+    """
+
+    task_id: int
+    job_id: int | None
+    frames: list[int]
+
+    @classmethod
+    def of(cls, caller: Caller, params: Mapping[str, Any]) -> Target:
+        if params.get("job") is not None:
+            job = caller.store.job(int(params["job"]))
+            return cls(int(job["task_id"]), int(job["id"]), job_frames(job))
+        task_id = int(params["task"])
+        return cls(task_id, None, list(range(int(caller.store.task(task_id)["size"]))))
+
+    def annotations(self, caller: Caller) -> dict[str, Any]:
+        if self.job_id is not None:
+            return caller.store.job_annotations(self.job_id)
+        return caller.store.annotations(self.task_id)
+
+    def save(self, caller: Caller, data: Mapping[str, Any], action: str = "create") -> None:
+        if self.job_id is not None:
+            caller.store.change_job_annotations(self.job_id, data, action)
+        else:
+            caller.store.change_annotations(self.task_id, data, action)
+
+    def clear(self, caller: Caller) -> None:
+        if self.job_id is not None:
+            caller.store.clear_job_annotations(self.job_id)
+        else:
+            caller.store.clear_annotations(self.task_id)
+
+
 def run_request(caller: Caller, params: Mapping[str, Any], reporter: Reporter) -> None:
     """Run one request to the end, or until cancelled (results so far are kept)."""
     function = caller.nuclio.get(str(params["function"]))
-    task_id = int(params["task"])
+    target = Target.of(caller, params)
     if params.get("cleanup"):
-        caller.store.clear_annotations(task_id)
+        target.clear(caller)
     if params.get("action") == "track":
-        _track(caller, function, task_id, params, reporter)
+        _track(caller, function, target.task_id, params, reporter)
     elif function.kind == "detector":
-        _annotate(caller, function, task_id, params, reporter)
+        _annotate(caller, function, target, params, reporter)
     elif function.kind == "reid":
-        _chain_tracks(caller, function, task_id, params, reporter)
+        _chain_tracks(caller, function, target, params, reporter)
     reporter.progress(100)
 
 
@@ -50,8 +91,9 @@ def frames_in_flight(function: LambdaFunction) -> int:
 
 
 def _annotate(
-    caller: Caller, function: LambdaFunction, task_id: int, params: Mapping[str, Any], reporter: Reporter
+    caller: Caller, function: LambdaFunction, target: Target, params: Mapping[str, Any], reporter: Reporter
 ) -> None:
+    task_id, frames = target.task_id, target.frames
     mapping = caller.mapping_for(function, task_id, params.get("mapping"))
     size = caller.store.task(task_id)["size"]
     threshold, conv, roi = params.get("threshold"), bool(params.get("conv_mask_to_poly")), params.get("roi")
@@ -59,27 +101,30 @@ def _annotate(
     depth = frames_in_flight(function)
     with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="frames") as pool:
         window: deque[Future[dict[str, list[dict[str, Any]]]]] = deque()
-        submitted = 0
-        for frame in range(size):
-            while submitted < size and len(window) < depth:
-                window.append(pool.submit(caller.detect, function, task_id, submitted, mapping, threshold, conv, roi))
-                submitted += 1
+        queued = iter(frames)
+        for frame in frames:
+            for ahead in queued:
+                window.append(pool.submit(caller.detect, function, task_id, ahead, mapping, threshold, conv, roi))
+                if len(window) >= depth:
+                    break
             found = window.popleft().result()
             pending["tags"] += found["tags"]
             pending["shapes"] += found["shapes"]
+            # CVAT's progress is the frame number over the task size, also for a job's frames
             reporter.progress(int((frame + 1) / size * 100))
             if frame and frame % SAVE_EVERY_FRAMES == 0:
-                caller.store.change_annotations(task_id, pending, "create")
+                target.save(caller, pending)
                 pending = {"tags": [], "shapes": []}
             if reporter.cancelled():
                 for future in window:
                     future.cancel()
                 break
-    caller.store.change_annotations(task_id, pending, "create")
+    target.save(caller, pending)
 
 
-def _chain_tracks(caller: Caller, function: Any, task_id: int, params: Mapping[str, Any], reporter: Reporter) -> None:
-    annotations = caller.store.annotations(task_id)
+def _chain_tracks(caller: Caller, function: Any, target: Target, params: Mapping[str, Any], reporter: Reporter) -> None:
+    task_id, frames = target.task_id, target.frames
+    annotations = target.annotations(caller)
     size = caller.store.task(task_id)["size"]
     boxes: dict[int, list[dict[str, Any]]] = {}
     for shape in annotations["shapes"]:
@@ -90,30 +135,30 @@ def _chain_tracks(caller: Caller, function: Any, task_id: int, params: Mapping[s
     for box in (b for frame in sorted(boxes) for b in boxes[frame]):
         path_of[box["id"]] = box["id"]
         paths[box["id"]] = [box]
-    for frame in range(size - 1):
-        boxes0, boxes1 = boxes.get(frame, []), boxes.get(frame + 1, [])
+    for done, (frame, following) in enumerate(pairwise(frames), start=1):
+        boxes0, boxes1 = boxes.get(frame, []), boxes.get(following, [])
         if boxes0 and boxes1:
-            payload = {"task": task_id, "frame0": frame, "frame1": frame + 1, "boxes0": boxes0, "boxes1": boxes1}
+            payload = {"task": task_id, "frame0": frame, "frame1": following, "boxes0": boxes0, "boxes1": boxes1}
             for key in ("threshold", "max_distance"):
                 if params.get(key):
                     payload[key] = params[key]
             matches = call_online(caller, function, payload)
             for index, match in enumerate(matches if isinstance(matches, list) else []):
                 if isinstance(match, int) and 0 <= match < len(boxes1):
-                    target = boxes1[match]
-                    if path_of[target["id"]] == target["id"] and len(paths[target["id"]]) == 1:
+                    target_box = boxes1[match]
+                    if path_of[target_box["id"]] == target_box["id"] and len(paths[target_box["id"]]) == 1:
                         path = path_of[boxes0[index]["id"]]
-                        paths[path].append(target)
-                        del paths[target["id"]]
-                        path_of[target["id"]] = path
-        reporter.progress(int((frame + 1) / max(size, 1) * 100))
+                        paths[path].append(target_box)
+                        del paths[target_box["id"]]
+                        path_of[target_box["id"]] = path
+        reporter.progress(int(done / max(len(frames), 1) * 100))
         if reporter.cancelled():
             return
     tracks = [_path_to_track(path, size) for path in paths.values()]
     if tracks:
         kept = [s for s in annotations["shapes"] if s.get("type") != "rectangle"]
-        caller.store.change_annotations(
-            task_id, {"tags": annotations["tags"], "shapes": kept, "tracks": annotations["tracks"] + tracks}, "put"
+        target.save(
+            caller, {"tags": annotations["tags"], "shapes": kept, "tracks": annotations["tracks"] + tracks}, "put"
         )
 
 
@@ -197,7 +242,7 @@ def _save_tracked(
             for keyframe in keyframes:
                 keyframe.update(occluded=False, z_order=0, rotation=0.0, attributes=[])
             tracks.append({**common, "frame": source["frame"], "group": 0, "shapes": keyframes})
-            converted.append({"id": source["id"]})
+            converted.append(source)  # a delete names whole objects, as CVAT's serializer wants
             continue
         for frame, shape in results:
             if shape is not None:

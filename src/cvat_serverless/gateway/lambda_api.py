@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cvat_serverless.gateway.calls import Caller, call_online
+from cvat_serverless.gateway import access
+from cvat_serverless.gateway.auth_api import current_user
+from cvat_serverless.gateway.calls import Caller, call_online, task_and_job
 from cvat_serverless.gateway.errors import BadRequest, NotFound
 from cvat_serverless.gateway.functions import LambdaFunction
 from cvat_serverless.gateway.queues import RequestQueue
@@ -41,14 +44,33 @@ class LambdaApi:
         if request.method == "GET":
             return JSONResponse(function.to_dict())
         data = json_body(await read_body(request, ONLINE_BODY_LIMIT))
+        await run_in_threadpool(self._authorize, request, data)
         return JSONResponse(await run_in_threadpool(call_online, self.caller, function, data))
+
+    def _authorize(self, request: Request, data: Mapping[str, Any]) -> None:
+        """A call on a task or job the user may not see is CVAT's 403 (checked after the ids exist)."""
+        try:
+            task, job = task_and_job(self.caller.store, data)
+        except NotFound:
+            return  # no task or job: the call itself answers CVAT's 400
+        user = current_user(request)
+        access.require(access.is_job_staff(user, task, job) if job is not None else access.is_task_staff(user, task))
+
+    def _visible(self, request: Request, call: Mapping[str, Any]) -> bool:
+        try:
+            task = self.caller.store.task(int(call["function"]["task"]))
+        except (NotFound, KeyError, TypeError, ValueError):
+            return False
+        return access.is_task_staff(current_user(request), task)
 
     async def requests(self, request: Request) -> Response:
         if request.method == "GET":
-            return JSONResponse(await run_in_threadpool(self.queue.list))
+            calls = await run_in_threadpool(self.queue.list)
+            return JSONResponse([call for call in calls if self._visible(request, call)])
         data = json_body(await read_body(request, ONLINE_BODY_LIMIT))
         params = self._validate(data)
         await run_in_threadpool(self._task_exists, params["task"])
+        await run_in_threadpool(self._authorize, request, params)
         function = await run_in_threadpool(self.caller.nuclio.get, params["function"])
         await run_in_threadpool(self._check_roi, function, params)
         if function.kind == "detector":
@@ -90,6 +112,7 @@ class LambdaApi:
         if function.kind != "tracker":
             raise BadRequest(f"{function.id} is a {function.kind}; tracking needs a tracker")
         self._task_exists(params["task"])
+        self._authorize(request, params)
         self._check_roi(function, params)
         return JSONResponse(await run_in_threadpool(self.queue.submit, params))
 
@@ -104,10 +127,10 @@ class LambdaApi:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
                     raise BadRequest(f"{key!r} must be an integer")
                 params[key] = int(value)
-        if "job" in params and "task" not in params:
-            params["task"] = params["job"]
         if "task" not in params:
-            raise BadRequest("'task' is required")
+            raise BadRequest(f"`{function}` lambda function was run with wrong arguments ('task')")
+        if "job" in params:
+            task_and_job(self.caller.store, params, task_must_match=True)  # CVAT's 400s for a foreign job
         threshold = data.get("threshold")
         if threshold is not None:
             if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):

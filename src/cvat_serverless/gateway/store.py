@@ -14,13 +14,14 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from cvat_serverless.gateway.errors import BadRequest, NotFound
+from cvat_serverless.gateway.jobstore import JOBS_SCHEMA, JobsMixin, now
+from cvat_serverless.gateway.segments import segments, select_frames
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -36,12 +37,16 @@ CREATE TABLE IF NOT EXISTS frames (
 );
 CREATE TABLE IF NOT EXISTS annotations (task_id INTEGER PRIMARY KEY, body TEXT NOT NULL);
 """
+# Columns added after the first release; a store made by an older version gains them when opened.
+TASK_COLUMNS = {
+    "owner_id": "INTEGER NOT NULL DEFAULT 1",
+    "assignee_id": "INTEGER",
+    "overlap": "INTEGER",
+    "start_frame": "INTEGER NOT NULL DEFAULT 0",
+    "stop_frame": "INTEGER NOT NULL DEFAULT 0",
+    "frame_filter": "TEXT NOT NULL DEFAULT ''",
+}
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
-
-
-def now() -> str:
-    """UTC now, ISO 8601 with ``Z`` (what cvat-sdk parses)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def natural_key(name: str) -> list[Any]:
@@ -63,7 +68,7 @@ class Frame:
         return self.path.read_bytes()
 
 
-class TaskStore:
+class TaskStore(JobsMixin):
     """SQLite rows plus a ``frames/`` folder under one data directory."""
 
     def __init__(self, directory: Path) -> None:
@@ -74,8 +79,28 @@ class TaskStore:
         self._db.row_factory = sqlite3.Row
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
+            self._db.executescript(SCHEMA + JOBS_SCHEMA)
             self._db.commit()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a store written by an older version up to date: new columns, one job per old task."""
+        with self._tx() as db:
+            present = {row["name"] for row in db.execute("PRAGMA table_info(tasks)")}
+            for column, declaration in TASK_COLUMNS.items():
+                if column not in present:
+                    db.execute(f"ALTER TABLE tasks ADD COLUMN {column} {declaration}")  # fixed names
+            orphans = db.execute(
+                "SELECT id, size FROM tasks WHERE size > 0 AND id NOT IN (SELECT task_id FROM jobs)"
+            ).fetchall()
+            for row in orphans:
+                self.create_jobs(db, row["id"], [(0, row["size"] - 1)], now())
+                db.execute("UPDATE tasks SET segment_size = size, overlap = 0 WHERE id = ?", (row["id"],))
+                old = db.execute("SELECT body FROM annotations WHERE task_id = ?", (row["id"],)).fetchone()
+                if old is not None:
+                    job_id = db.execute("SELECT id FROM jobs WHERE task_id = ?", (row["id"],)).fetchone()["id"]
+                    db.execute("INSERT INTO job_annotations VALUES (?, ?)", (job_id, old["body"]))
+            db.execute("DELETE FROM annotations")
 
     def close(self) -> None:
         self._db.close()
@@ -133,7 +158,15 @@ class TaskStore:
             raise BadRequest("label names must be unique within a task")
         return numbered
 
-    def create_task(self, name: str, labels: Sequence[Mapping[str, Any]], segment_size: int = 0) -> dict[str, Any]:
+    def create_task(
+        self,
+        name: str,
+        labels: Sequence[Mapping[str, Any]],
+        segment_size: int = 0,
+        *,
+        owner_id: int = 1,
+        assignee_id: int | None = None,
+    ) -> dict[str, Any]:
         """A new task without data; returns its row."""
         if not isinstance(name, str) or not 1 <= len(name) <= 256:
             raise BadRequest("a task needs a name of 1 to 256 characters")
@@ -141,8 +174,9 @@ class TaskStore:
         with self._tx() as db:
             numbered = self._number_labels(db, labels)
             cursor = db.execute(
-                "INSERT INTO tasks (name, labels, created, updated, segment_size) VALUES (?, ?, ?, ?, ?)",
-                (name, json.dumps(numbered), stamp, stamp, int(segment_size or 0)),
+                "INSERT INTO tasks (name, labels, created, updated, segment_size, owner_id, assignee_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, json.dumps(numbered), stamp, stamp, int(segment_size or 0), owner_id, assignee_id),
             )
             task_id = int(cursor.lastrowid or 0)
         return self.task(task_id)
@@ -160,10 +194,22 @@ class TaskStore:
             ids = [row["id"] for row in self._db.execute("SELECT id FROM tasks ORDER BY id")]
         return [self.task(task_id) for task_id in ids]
 
+    def update_task(self, task_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a task's name, owner or assignee (``PATCH /api/tasks/{id}``)."""
+        self.task(task_id)
+        with self._tx() as db:
+            for key in ("name", "owner_id", "assignee_id"):
+                if key in changes:
+                    db.execute(f"UPDATE tasks SET {key} = ?, updated = ? WHERE id = ?", (changes[key], now(), task_id))
+        return self.task(task_id)
+
     def delete_task(self, task_id: int) -> None:
         self.task(task_id)
         with self._tx() as db:
-            for table, column in (("tasks", "id"), ("frames", "task_id"), ("annotations", "task_id")):
+            db.execute(
+                "DELETE FROM job_annotations WHERE job_id IN (SELECT id FROM jobs WHERE task_id = ?)", (task_id,)
+            )
+            for table, column in (("tasks", "id"), ("frames", "task_id"), ("jobs", "task_id")):
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (task_id,))  # fixed table names
         shutil.rmtree(self.task_dir(task_id), ignore_errors=True)
 
@@ -187,8 +233,15 @@ class TaskStore:
         image_quality: int = 70,
         chunk_size: int | None = None,
         explicit_order: Sequence[str] | None = None,
+        start_frame: int = 0,
+        stop_frame: int = 0,
+        frame_filter: str = "",
     ) -> dict[str, Any]:
-        """Make ``files`` the task's frames (copied into the task folder), sorted as CVAT sorts them."""
+        """Make ``files`` the task's frames (copied into the task folder), sorted as CVAT sorts them.
+
+        Only ``sorted_files[start_frame : stop_frame + 1 : step]`` become frames (numbered from 0),
+        and the task is split into jobs of ``segment_size`` frames, as CVAT 2.73 does.
+        """
         task = self.task(task_id)
         if task["size"]:
             raise BadRequest(f"task {task_id} already has data")
@@ -202,6 +255,8 @@ class TaskStore:
             images.sort(key=lambda f: natural_key(f.name))
         elif order != "predefined":
             images.sort(key=lambda f: f.name)
+        chosen = select_frames(len(images), start_frame, stop_frame, frame_filter)
+        images = [images[i] for i in chosen.indices]
         frames_dir = self.task_dir(task_id) / "frames"
         frames_dir.mkdir(parents=True, exist_ok=True)
         rows = []
@@ -216,10 +271,23 @@ class TaskStore:
             rows.append((task_id, index, source.name, str(target), width, height))
         with self._tx() as db:
             db.executemany("INSERT INTO frames VALUES (?, ?, ?, ?, ?, ?)", rows)
+            segment_size, ranges = segments(len(rows), int(task["segment_size"]))
             db.execute(
-                "UPDATE tasks SET size = ?, updated = ?, image_quality = ?, chunk_size = ? WHERE id = ?",
-                (len(rows), now(), int(image_quality), int(chunk_size or task["chunk_size"]), task_id),
+                "UPDATE tasks SET size = ?, updated = ?, image_quality = ?, chunk_size = ?, segment_size = ?,"
+                " overlap = 0, start_frame = ?, stop_frame = ?, frame_filter = ? WHERE id = ?",
+                (
+                    len(rows),
+                    now(),
+                    int(image_quality),
+                    int(chunk_size or task["chunk_size"]),
+                    segment_size,
+                    chosen.start_frame,
+                    chosen.stop_frame,
+                    chosen.frame_filter,
+                    task_id,
+                ),
             )
+            self.create_jobs(db, task_id, ranges, now())
         shutil.rmtree(self.task_dir(task_id) / "upload", ignore_errors=True)
         return self.task(task_id)
 
@@ -240,55 +308,3 @@ class TaskStore:
             size = self.task(task_id)["size"]
             raise BadRequest(f"frame {index} is outside task {task_id} (it has {size} frames)")
         return Frame(row["idx"], row["name"], Path(row["path"]), row["width"], row["height"])
-
-    # --- annotations -----------------------------------------------------------------------------
-
-    def annotations(self, task_id: int) -> dict[str, Any]:
-        self.task(task_id)
-        with self._lock:
-            row = self._db.execute("SELECT body FROM annotations WHERE task_id = ?", (task_id,)).fetchone()
-        data = json.loads(row["body"]) if row else {"version": 0, "tags": [], "shapes": [], "tracks": []}
-        return {**data, "intervals": data.get("intervals", [])}
-
-    def _write(self, db: sqlite3.Connection, task_id: int, data: Mapping[str, Any]) -> None:
-        db.execute("INSERT OR REPLACE INTO annotations (task_id, body) VALUES (?, ?)", (task_id, json.dumps(data)))
-        db.execute("UPDATE tasks SET updated = ? WHERE id = ?", (now(), task_id))
-
-    def _with_ids(self, db: sqlite3.Connection, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        result = []
-        for item in items:
-            copy = dict(item)
-            copy["id"] = self._next_ids(db, "annotation", 1)[0]
-            for key in ("elements", "shapes"):
-                if isinstance(copy.get(key), list):
-                    copy[key] = self._with_ids(db, copy[key])
-            result.append(copy)
-        return result
-
-    def change_annotations(self, task_id: int, data: Mapping[str, Any], action: str) -> dict[str, Any]:
-        """``create`` appends, ``update`` replaces by id, ``delete`` removes by id, ``put`` replaces all."""
-        current = self.annotations(task_id)
-        with self._tx() as db:
-            version = int(current.get("version", 0)) + 1
-            if action == "put":
-                current = {"tags": [], "shapes": [], "tracks": []}
-            for key in ("tags", "shapes", "tracks"):
-                given = [item for item in data.get(key) or [] if isinstance(item, Mapping)]
-                if action in ("put", "create"):
-                    current[key] = current.get(key, []) + self._with_ids(db, given)
-                elif action == "update":
-                    by_id = {item.get("id"): item for item in given}
-                    current[key] = [{**item, **by_id.get(item["id"], {})} for item in current.get(key, [])]
-                elif action == "delete":
-                    ids = {item.get("id") for item in given}
-                    current[key] = [item for item in current.get(key, []) if item["id"] not in ids]
-                else:
-                    raise BadRequest(f"unknown action {action!r}: expected create, update or delete")
-            current["version"] = version
-            self._write(db, task_id, current)
-        return self.annotations(task_id)
-
-    def clear_annotations(self, task_id: int) -> None:
-        self.task(task_id)
-        with self._tx() as db:
-            self._write(db, task_id, {"version": 0, "tags": [], "shapes": [], "tracks": []})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
 import threading
 import uuid
@@ -19,58 +18,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from cvat_serverless.gateway import access
+from cvat_serverless.gateway.annotations import ACTIONS, parse
 from cvat_serverless.gateway.auth import Accounts
-from cvat_serverless.gateway.errors import BadRequest, GatewayError, NotFound
+from cvat_serverless.gateway.auth_api import current_user
+from cvat_serverless.gateway.errors import BadRequest, GatewayError, NotFound, ValidationFailed
+from cvat_serverless.gateway.http import both, json_body, listing, path_int, read_body
+from cvat_serverless.gateway.segments import validate_data_params
 from cvat_serverless.gateway.store import TaskStore, now
 
 SERVER_VERSION = "2.80.0"
 UPLOAD_LIMIT = 100 * 1024 * 1024
 TUS_CHUNK_LIMIT = 16 * 1024 * 1024
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-def error_response(error: GatewayError) -> JSONResponse:
-    return JSONResponse({"error": error.message}, status_code=error.status)
-
-
-def both(path: str) -> list[str]:
-    """A path with and without its trailing slash (cvat-sdk uses both styles)."""
-    bare = path.rstrip("/")
-    return [bare, bare + "/"]
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or a 413 once it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise GatewayError(f"request body of {declared} bytes is over the {limit}-byte limit", 413)
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise GatewayError(f"request body is over the {limit}-byte limit", 413)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def json_body(raw: bytes) -> dict[str, Any]:
-    """A JSON object body; an empty body is an empty object (cvat-sdk sends JSON content type on empty POSTs)."""
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as error:
-        raise BadRequest(f"the body is not valid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
-    return data
-
-
-def path_int(request: Request, name: str = "id") -> int:
-    value = request.path_params[name]
-    if not str(value).isdigit():
-        raise NotFound(f"{name} {value!r} not found")
-    return int(value)
 
 
 @dataclass
@@ -100,6 +60,7 @@ class TaskApi:
     def task_read(self, request: Request, task: Mapping[str, Any]) -> dict[str, Any]:
         base = str(request.base_url).rstrip("/")
         size = int(task["size"])
+        jobs = self.store.jobs(int(task["id"]))
         return {
             "id": task["id"],
             "url": f"{base}/api/tasks/{task['id']}",
@@ -107,13 +68,13 @@ class TaskApi:
             "size": size,
             "mode": "annotation",
             "status": "annotation",
-            "owner": {"id": 1, "username": self.accounts.username},
-            "assignee": None,
+            "owner": self._user(base, task["owner_id"]),
+            "assignee": self._user(base, task["assignee_id"]),
             "bug_tracker": "",
             "created_date": task["created"],
             "updated_date": task["updated"],
-            "overlap": 0,
-            "segment_size": size,
+            "overlap": task["overlap"],
+            "segment_size": task["segment_size"],
             "data_chunk_size": task["chunk_size"] if size else None,
             "data_original_chunk_type": "imageset",
             "data_compressed_chunk_type": "imageset",
@@ -126,38 +87,25 @@ class TaskApi:
             "project_id": None,
             "target_storage": None,
             "source_storage": None,
+            "validation_mode": "gt" if any(j["type"] == "ground_truth" for j in jobs) else None,
             "jobs": {
-                "count": 1 if size else 0,
-                "completed": 0,
-                "validation": 0,
+                "count": len(jobs),
+                "completed": sum(j["state"] == "completed" and j["stage"] == "acceptance" for j in jobs),
+                "validation": sum(j["stage"] == "validation" for j in jobs),
                 "url": f"{base}/api/jobs?task_id={task['id']}",
             },
             "labels": {"url": f"{base}/api/labels?task_id={task['id']}"},
         }
 
-    def job_read(self, request: Request, task: Mapping[str, Any]) -> dict[str, Any]:
-        size = int(task["size"])
-        return {
-            "id": task["id"],
-            "task_id": task["id"],
-            "start_frame": 0,
-            "stop_frame": max(size - 1, 0),
-            "frame_count": size,
-            "stage": "annotation",
-            "state": "new",
-            "status": "annotation",
-            "type": "annotation",
-            "assignee": None,
-            "created_date": task["created"],
-            "updated_date": task["updated"],
-            "data_chunk_size": task["chunk_size"] if size else None,
-            "mode": "annotation",
-            "dimension": "2d",
-            "media_type": "image",
-            "organization": None,
-            "issues": {"count": 0, "url": ""},
-            "labels": {"url": f"{str(request.base_url).rstrip('/')}/api/labels?job_id={task['id']}"},
-        }
+    def _user(self, base: str, user_id: int | None) -> dict[str, Any] | None:
+        user = self.accounts.users.get(user_id) if user_id is not None else None
+        return user.basic(base) if user is not None else None
+
+    def visible_task(self, request: Request, task_id: int) -> dict[str, Any]:
+        """The task, or a 403 when the request's user is not its owner, assignee or an admin."""
+        task = self.store.task(task_id)
+        access.require(access.is_task_staff(current_user(request), task))
+        return task
 
     def _data_request(self, task_id: int, status: str, message: str = "") -> str:
         rq_id = f"create-task-{task_id}-{uuid.uuid4().hex[:8]}"
@@ -172,7 +120,7 @@ class TaskApi:
                 "started_date": stamp,
                 "finished_date": stamp,
                 "progress": 1.0 if status == "finished" else 0.0,
-                "owner": {"id": 1, "username": self.accounts.username},
+                "owner": self._user("", self.store.task(task_id)["owner_id"]),
                 "result_url": None,
                 "result_id": None,
             }
@@ -191,41 +139,60 @@ class TaskApi:
             }
         )
 
-    async def login(self, request: Request) -> Response:
-        data = json_body(await read_body(request, 64 * 1024))
-        if not self.accounts.check_password(data.get("username") or data.get("email"), data.get("password")):
-            return JSONResponse({"error": "Unable to log in with provided credentials."}, status_code=400)
-        key, session, csrf = self.accounts.login()
-        response = JSONResponse({"key": key})
-        response.set_cookie("sessionid", session, httponly=True, samesite="lax")
-        response.set_cookie("csrftoken", csrf, samesite="lax")
-        return response
-
-    async def logout(self, request: Request) -> Response:
-        self.accounts.logout(request)
-        return JSONResponse({"detail": "Successfully logged out."})
-
     async def tasks(self, request: Request) -> Response:
+        user = current_user(request)
         if request.method == "POST":
+            access.require(access.can_create_task(user))
             data = json_body(await read_body(request, 4 * 1024 * 1024))
-            task = await run_in_threadpool(
-                self.store.create_task, data.get("name"), data.get("labels") or [], data.get("segment_size") or 0
-            )
+            task = await run_in_threadpool(self._create_task, data, user.id)
             return JSONResponse(self.task_read(request, task), status_code=201)
         rows = await run_in_threadpool(self.store.tasks)
-        results = [self.task_read(request, task) for task in rows]
-        return JSONResponse({"count": len(results), "next": None, "previous": None, "results": results})
+        results = [self.task_read(request, task) for task in rows if access.is_task_staff(user, task)]
+        return listing(results)
+
+    def _create_task(self, data: Mapping[str, Any], owner_id: int) -> dict[str, Any]:
+        errors = {}
+        for key in ("segment_size", "overlap"):
+            value = data.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                errors[key] = ["Ensure this value is greater than or equal to 0."]
+        if errors:
+            raise ValidationFailed(errors)
+        if data.get("overlap"):
+            raise BadRequest("overlap is not supported by this server (CVAT's image tasks default to 0)")
+        owner = data.get("owner_id") if data.get("owner_id") is not None else owner_id
+        assignee = data.get("assignee_id")
+        self._check_users(owner_id=owner, assignee_id=assignee)
+        return self.store.create_task(
+            data.get("name"), data.get("labels") or [], data.get("segment_size") or 0,
+            owner_id=int(owner), assignee_id=assignee,
+        )  # fmt: skip
+
+    def _check_users(self, **ids: Any) -> None:
+        for key, value in ids.items():
+            if value is not None and (not isinstance(value, int) or self.accounts.users.get(value) is None):
+                raise ValidationFailed({key: [f'Invalid pk "{value}" - object does not exist.']})
 
     async def task(self, request: Request) -> Response:
         task_id = path_int(request)
+        task = self.visible_task(request, task_id)
+        user = current_user(request)
         if request.method == "DELETE":
+            access.require(access.can_delete_task(user, task))
             await run_in_threadpool(self.store.delete_task, task_id)
             return Response(status_code=204)
-        return JSONResponse(self.task_read(request, await run_in_threadpool(self.store.task, task_id)))
+        if request.method == "PATCH":
+            data = json_body(await read_body(request, 1024 * 1024))
+            changes = {k: data[k] for k in ("name", "owner_id", "assignee_id") if k in data}
+            if {"owner_id", "assignee_id"} & changes.keys():
+                access.require(access.can_delete_task(user, task))  # update:owner / update:assignee
+            self._check_users(**{k: v for k, v in changes.items() if k != "name"})
+            task = await run_in_threadpool(self.store.update_task, task_id, changes)
+        return JSONResponse(self.task_read(request, task))
 
     async def data(self, request: Request) -> Response:
         task_id = path_int(request)
-        self.store.task(task_id)
+        self.visible_task(request, task_id)
         if request.method == "GET":
             return await run_in_threadpool(self._read_data, task_id, dict(request.query_params))
         headers = request.headers
@@ -237,6 +204,7 @@ class TaskApi:
         if "tus-resumable" in headers and "upload-length" in headers:
             return self._tus_create(request, task_id)
         params = json_body(await read_body(request, 1024 * 1024))
+        validate_data_params(params)
         if "upload-finish" in headers:
             files = sorted(self.store.upload_dir(task_id).iterdir())
         elif params.get("server_files"):
@@ -254,6 +222,9 @@ class TaskApi:
                 image_quality=int(params.get("image_quality", 70)),
                 chunk_size=params.get("chunk_size") or None,
                 explicit_order=params.get("upload_file_order"),
+                start_frame=params.get("start_frame", 0),
+                stop_frame=params.get("stop_frame", 0),
+                frame_filter=params.get("frame_filter", ""),
             )
             rq_id = self._data_request(task_id, "finished")
         except GatewayError as error:
@@ -348,7 +319,7 @@ class TaskApi:
 
     async def data_meta(self, request: Request) -> Response:
         task_id = path_int(request)
-        task = self.store.task(task_id)
+        task = self.visible_task(request, task_id)
         frames = self.store.frames(task_id)
         return JSONResponse(
             {
@@ -356,9 +327,9 @@ class TaskApi:
                 "chunk_size": task["chunk_size"],
                 "size": task["size"],
                 "image_quality": task["image_quality"],
-                "start_frame": 0,
-                "stop_frame": max(len(frames) - 1, 0),
-                "frame_filter": "",
+                "start_frame": task["start_frame"],
+                "stop_frame": task["stop_frame"],
+                "frame_filter": task["frame_filter"],
                 "frames": [{"name": f.name, "width": f.width, "height": f.height, "related_files": 0} for f in frames],
                 "deleted_frames": [],
                 "included_frames": None,
@@ -372,55 +343,46 @@ class TaskApi:
             raise NotFound(f"request {rq_id!r} not found")
         return JSONResponse(found)
 
-    def _task_id_query(self, request: Request) -> int | None:
-        for key in ("task_id", "job_id"):
-            value = request.query_params.get(key)
-            if value is not None:
-                if not value.isdigit():
-                    raise BadRequest(f"{key} must be an integer")
-                return int(value)
-        return None
-
     async def labels(self, request: Request) -> Response:
-        task_id = self._task_id_query(request)
-        tasks = [self.store.task(task_id)] if task_id is not None else self.store.tasks()
+        query = request.query_params
+        user = current_user(request)
+        if query.get("job_id") is not None:
+            job = self.store.job(query_int(query, "job_id"))
+            task = self.store.task(job["task_id"])
+            access.require(access.is_job_staff(user, task, job))
+            tasks = [task]
+        elif query.get("task_id") is not None:
+            tasks = [self.visible_task(request, query_int(query, "task_id"))]
+        else:
+            tasks = [task for task in self.store.tasks() if access.is_task_staff(user, task)]
         results = []
         for task in tasks:
             for label in task["labels"]:
                 results.append({**label, "task_id": task["id"]})
                 results += [{**sub, "parent_id": label["id"], "task_id": task["id"]} for sub in label["sublabels"]]
-        return JSONResponse({"count": len(results), "next": None, "previous": None, "results": results})
-
-    async def jobs(self, request: Request) -> Response:
-        task_id = self._task_id_query(request)
-        tasks = [self.store.task(task_id)] if task_id is not None else self.store.tasks()
-        results = [self.job_read(request, task) for task in tasks if task["size"]]
-        return JSONResponse({"count": len(results), "next": None, "previous": None, "results": results})
-
-    async def job(self, request: Request) -> Response:
-        return JSONResponse(self.job_read(request, self.store.task(path_int(request))))
+        return listing(results)
 
     async def annotations(self, request: Request) -> Response:
         task_id = path_int(request)
+        task = self.visible_task(request, task_id)
         if request.method == "GET":
+            if not task["size"]:
+                raise BadRequest("Exporting annotations from a task without data is not allowed")
             return JSONResponse(await run_in_threadpool(self.store.annotations, task_id))
         if request.method == "DELETE":
             await run_in_threadpool(self.store.clear_annotations, task_id)
             return Response(status_code=204)
         if {"upload-start", "upload-finish", "tus-resumable"} & set(request.headers.keys()):
             raise GatewayError("annotation file import is not supported here; send the annotations as JSON", 405)
-        data = json_body(await read_body(request, self.max_body))
-        action = "put" if request.method == "PUT" else request.query_params.get("action", "")
+        data, action = await annotation_request(request, self.max_body)
         result = await run_in_threadpool(self.store.change_annotations, task_id, data, action)
         return JSONResponse(result)
 
     def routes(self) -> list[Route]:
         return [
             Route("/api/server/about", self.about),
-            *[Route(p, self.login, methods=["POST"]) for p in both("/api/auth/login")],
-            *[Route(p, self.logout, methods=["POST"]) for p in both("/api/auth/logout")],
             *[Route(p, self.tasks, methods=["GET", "POST"]) for p in both("/api/tasks")],
-            *[Route(p, self.task, methods=["GET", "DELETE"]) for p in both("/api/tasks/{id}")],
+            *[Route(p, self.task, methods=["GET", "PATCH", "DELETE"]) for p in both("/api/tasks/{id}")],
             *[Route(p, self.data_meta) for p in both("/api/tasks/{id}/data/meta")],
             *[Route(p, self.data, methods=["GET", "POST"]) for p in both("/api/tasks/{id}/data")],
             Route("/api/tasks/{id}/data/{file_id}", self.tus_chunk, methods=["PATCH", "HEAD"]),
@@ -430,9 +392,25 @@ class TaskApi:
             ],
             Route("/api/requests/{rq_id}", self.requests),
             *[Route(p, self.labels) for p in both("/api/labels")],
-            *[Route(p, self.jobs) for p in both("/api/jobs")],
-            *[Route(p, self.job) for p in both("/api/jobs/{id}")],
         ]
 
 
-PUBLIC_PATHS = re.compile(r"^/api/(server/about|auth/login)/?$")
+PUBLIC_PATHS = re.compile(r"^/api/(server/about|auth/login|auth/logout|auth/register)/?$")
+
+
+def query_int(query: Mapping[str, str], key: str) -> int:
+    value = query[key]
+    if not value.isdigit():
+        raise ValidationFailed({key: ["A valid integer is required."]})
+    return int(value)
+
+
+async def annotation_request(request: Request, limit: int) -> tuple[dict[str, Any], str]:
+    """A PUT/PATCH annotations body and its action, checked as CVAT's view and serializer check them."""
+    action = "put" if request.method == "PUT" else request.query_params.get("action", "")
+    if action not in ("put", *ACTIONS):
+        raise ValidationFailed(["Please specify a correct 'action' for the request"])
+    data = json_body(await read_body(request, limit))
+    # PUT is validated as a "create" (ids must be absent), exactly as CVAT's view does
+    parse(data, "create" if action == "put" else action)
+    return data, action
