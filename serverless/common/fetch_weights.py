@@ -133,9 +133,8 @@ def fetch(
         if expected is not None:
             algorithm, want = expected
             if not digests[algorithm].startswith(want):
-                raise FetchError(
-                    f"{algorithm} mismatch for {url}: expected {want}, got {digests[algorithm]} (nothing kept at {dest})"
-                )
+                got = digests[algorithm]
+                raise FetchError(f"{algorithm} mismatch for {url}: expected {want}, got {got} (nothing kept at {dest})")
         os.replace(part, dest)
     except BaseException:
         part.unlink(missing_ok=True)
