@@ -92,3 +92,29 @@ def test_shape_bitmaps_round_trip() -> None:
     assert np.array_equal(again, bitmap)
     assert shape_from_bitmap(np.zeros((40, 50), bool), "polygon") is None
     assert json.dumps(shape_from_bitmap(bitmap, "polygon"))
+
+
+def test_rectangle_answer_is_the_mask_box_in_continuous_coordinates() -> None:
+    bitmap = np.zeros((120, 160), bool)
+    bitmap[30:70, 40:90] = True  # pixels 40..89 × 30..69
+    assert shape_from_bitmap(bitmap, "rectangle") == {"type": "rectangle", "points": [40.0, 30.0, 90.0, 70.0]}
+    assert shape_from_bitmap(np.zeros((4, 4), bool), "rectangle") is None
+
+
+def test_a_rectangle_whose_mask_vanishes_stays_where_it_was_last_seen(tiny_env: dict[str, str]) -> None:
+    """CVAT's UI maps every tracker answer to a box (a null one would throw): keep the last box."""
+    from cvat_serverless.runtime import LoadedFunction
+
+    function = LoadedFunction.load(FOLDER, env=tiny_env)
+    try:
+        start = function.invoke({"image": frame(0), "shapes": [{"type": "rectangle", "points": [40, 30, 90, 70]}]})
+        assert start.status_code == 200, start.json()
+        (first,) = start.json()["shapes"]
+        assert first["type"] == "rectangle"
+        model = function.context.user_data.model
+        model.tracker.step = lambda pixels, memory, features: (np.zeros(pixels.shape[:2], bool), memory)
+        answer = function.invoke({"image": frame(1), "states": start.json()["states"]})
+        assert answer.status_code == 200, answer.json()
+        assert answer.json()["shapes"] == [first]
+    finally:
+        function.close()

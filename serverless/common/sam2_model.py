@@ -140,7 +140,7 @@ class Sam2Memory:
 
 
 class Sam2Tracker:
-    """Frame-by-frame SAM2 video tracking of one object from a mask, with the memory kept outside."""
+    """Frame-by-frame SAM2 video tracking of one object from a mask or a box, with the memory kept outside."""
 
     def __init__(self, model: Any) -> None:
         self.model = model
@@ -167,16 +167,32 @@ class Sam2Tracker:
         logits = functional.interpolate(out["pred_masks_high_res"], size=shape, mode="bilinear", align_corners=False)
         return (logits[0, 0] > 0).cpu().numpy()
 
-    def start(self, pixels: Any, mask: Any, features: tuple[Any, Any, Any] | None = None) -> tuple[Any, Sam2Memory]:
-        """Begin tracking the object ``mask`` (H×W bool) in this frame: (mask, memory)."""
+    def start(
+        self, pixels: Any, mask: Any = None, features: tuple[Any, Any, Any] | None = None, box: Any = None
+    ) -> tuple[Any, Sam2Memory]:
+        """Begin tracking an object in this frame from its ``mask`` (H×W bool) or its ``box``
+        ``(x1, y1, x2, y2)`` (SAM2's box prompt: two corner points labelled 2 and 3): (mask, memory)."""
         import torch
         import torch.nn.functional as functional
 
+        if (mask is None) == (box is None):
+            raise ValueError("start from a mask or from a box")
         size = int(self.model.image_size)
+        height, width = pixels.shape[:2]
         with torch.inference_mode():
             feats, pos, sizes = features or self.features(pixels)
-            mask_input = torch.from_numpy(mask.astype("float32"))[None, None]
-            mask_input = functional.interpolate(mask_input, size=(size, size), mode="bilinear", align_corners=False)
+            mask_inputs = point_inputs = None
+            if mask is not None:
+                mask_input = torch.from_numpy(mask.astype("float32"))[None, None]
+                mask_input = functional.interpolate(mask_input, size=(size, size), mode="bilinear", align_corners=False)
+                mask_inputs = (mask_input > 0.5).to(self.device)
+            else:
+                corners = torch.tensor([[box[0], box[1]], [box[2], box[3]]], dtype=torch.float32)
+                corners = corners / torch.tensor([width, height], dtype=torch.float32) * size
+                point_inputs = {
+                    "point_coords": corners[None].to(self.device),
+                    "point_labels": torch.tensor([[2, 3]], dtype=torch.int32, device=self.device),
+                }
             memory = Sam2Memory(0, {}, cond_frame=0)
             out = self.model.track_step(
                 frame_idx=0,
@@ -184,15 +200,13 @@ class Sam2Tracker:
                 current_vision_feats=feats,
                 current_vision_pos_embeds=pos,
                 feat_sizes=sizes,
-                point_inputs=None,
-                mask_inputs=(mask_input > 0.5).to(self.device),
-                output_dict=memory.output_dict()
-                if memory.outputs
-                else {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}},
+                point_inputs=point_inputs,
+                mask_inputs=mask_inputs,
+                output_dict={"cond_frame_outputs": {}, "non_cond_frame_outputs": {}},
                 num_frames=NUM_FRAMES,
             )
             memory.outputs[0] = {key: out[key] for key in MEMORY_KEYS}
-            return self._mask_of(out, mask.shape), memory
+            return self._mask_of(out, (height, width)), memory
 
     def step(
         self, pixels: Any, memory: Sam2Memory, features: tuple[Any, Any, Any] | None = None

@@ -20,6 +20,8 @@ import uvicorn
 
 from cvat_serverless.dashboard import FunctionRegistry, build_dashboard
 from cvat_serverless.gateway import GatewayConfig, NuclioSettings, build_gateway
+from cvat_serverless.processor.pool import STATE_SECRET_ENV
+from cvat_serverless.secret_files import persistent_secret
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -89,7 +91,12 @@ class LocalStack:
         """Start everything; returns ``{function: reason}`` for functions that failed to initialise."""
         self.dashboard_port = self.dashboard_port or free_port(self.host)
         self.gateway_port = self.gateway_port or free_port(self.host)
-        self.registry = FunctionRegistry(folders=self.folders, env=dict(self.env), num_workers=self.num_workers)
+        env = dict(self.env)
+        if STATE_SECRET_ENV not in env and STATE_SECRET_ENV not in os.environ:
+            # One secret for every function of the platform, kept across restarts: tracker states
+            # issued before a processor (or the platform) restarts stay valid after it.
+            env[STATE_SECRET_ENV] = persistent_secret(self.data_dir / "function_state_secret")
+        self.registry = FunctionRegistry(folders=self.folders, env=env, num_workers=self.num_workers)
         self.registry.start()
         failures = self.registry.wait_ready(ready_timeout_s)
         self.servers.append(
