@@ -258,3 +258,18 @@ def test_unpinned_fetch_is_a_warning_and_dynamic_pins_are_not(tmp_path: Path) ->
         f' && x="$(curl -fsSLI {URL} | awk -F\': \' \'{{gsub(/"/,"",$2); print $2}}\')"'
     )
     assert lint_paths([_tree(tmp_path / "b", LOCKS, _with_step(lookup))]) == []
+
+
+def test_commit_pinned_vcs_and_local_code(tmp_path: Path) -> None:
+    sha = "02b5c4e295e990042a714712c21dc79b731e8833"
+    good = (
+        f"pip install --no-build-isolation git+https://github.com/facebookresearch/detectron2@{sha}"
+        " && pip install --no-deps /opt/src/upstream"
+    )
+    lock = f"detectron2 @ git+https://github.com/facebookresearch/detectron2@{sha}\n"
+    root = _tree(tmp_path / "a", LOCKS, _with_step(good), {"requirements.lock": lock})
+    assert lint_paths([root]) == []
+    bad = "pip install git+https://github.com/facebookresearch/detectron2@main && pip install /opt/src/upstream"
+    messages = [p.message for p in lint_paths([_tree(tmp_path / "b", LOCKS, _with_step(bad))])]
+    assert any("'git+https://github.com/facebookresearch/detectron2@main', not an exact pin" in m for m in messages)
+    assert any("add --no-deps" in m for m in messages), messages

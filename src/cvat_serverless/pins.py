@@ -21,6 +21,8 @@ CONTEXT = "/opt/nuclio/"
 FETCHER = "python -m common.fetch_weights URL DEST --sha256 HEX"
 EXACT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([A-Za-z0-9.+!_-]+)(\s*;.*)?$")
 NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
+# A VCS requirement pinned to a full commit: ``[name @ ]git+https://host/repo@<40 hex>[#egg=...]``.
+VCS = re.compile(r"^(?:([A-Za-z0-9][A-Za-z0-9._-]*)\s*@\s*)?git\+https://[^@\s]+@([0-9a-f]{40})(?:#\S*)?$")
 LOCK_OPTIONS = {"--index-url", "-i", "--extra-index-url", "--find-links", "-f"}
 VALUE_OPTIONS = LOCK_OPTIONS | {
     "-r", "--requirement", "-c", "--constraint", "-t", "--target", "--prefix", "--root", "--platform",
@@ -80,6 +82,9 @@ def read_lock(path: Path, seen: set[Path] | None = None) -> tuple[dict[str, Pin]
             continue
         elif match := EXACT.match(line):
             pins[normalize(match.group(1))] = Pin(normalize(match.group(1)), match.group(3), path)
+        elif vcs := VCS.match(line):
+            if vcs.group(1):
+                pins[normalize(vcs.group(1))] = Pin(normalize(vcs.group(1)), vcs.group(2), path)
         else:
             problems.append(
                 (path, f"line {number}: {line!r} is not an exact pin; write name==version (one pin set, no ranges)")
@@ -236,6 +241,12 @@ class StepChecker:
                     yield from self._lock_reference(value)
                 continue
             index += 1
+            if VCS.match(arg):
+                continue  # code at a pinned commit (e.g. detectron2, which has no release on PyPI)
+            if arg.startswith(("/", "./", "../")):
+                if "--no-deps" not in args:
+                    yield f"build step installs local code {arg!r} with its dependencies: add --no-deps (use a lock)"
+                continue
             yield from self._spec_problems(arg)
 
     def _lock_reference(self, target: str) -> Iterator[str]:
