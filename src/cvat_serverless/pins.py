@@ -115,7 +115,7 @@ def runtime_pins(locks: Path) -> tuple[dict[str, Pin], list[tuple[Path, str]]]:
 
 def folder_locks(folder: Path) -> list[Path]:
     """A function folder's own lock files (for upstream code that needs other versions)."""
-    names = {*folder.glob("requirements*.txt"), *folder.glob("*.lock")}
+    names = {*folder.rglob("requirements*.txt"), *folder.rglob("*.lock")}
     return sorted(p for p in names if p.is_file())
 
 
