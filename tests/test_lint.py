@@ -233,7 +233,7 @@ def test_build_locks_may_differ_but_must_be_exact(tmp_path: Path) -> None:
 
 
 def test_cpu_builds_share_the_version(tmp_path: Path) -> None:
-    locks = {**LOCKS, "torch-cpu.txt": "--index-url https://download.pytorch.org/whl/cpu\ntorch==2.14.1+cpu\n"}
+    locks = {**LOCKS, "torch-cpu.txt": "--index-url=https://download.pytorch.org/whl/cpu\ntorch==2.14.1+cpu\n"}
     step = "pip install --no-deps -r /opt/nuclio/requirements/torch-cpu.txt && pip install torch==2.14.1"
     assert lint_paths([_tree(tmp_path, locks, _with_step(step))]) == []
 
