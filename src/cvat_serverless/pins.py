@@ -69,7 +69,7 @@ def read_lock(path: Path, seen: set[Path] | None = None) -> tuple[dict[str, Pin]
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith("#"):
             continue
-        option, value = (re.split(r"[\s=]+", line, maxsplit=1) + [""])[:2] if line.startswith("-") else (line, "")
+        option, value = [*re.split(r"[\s=]+", line, maxsplit=1), ""][:2] if line.startswith("-") else [line, ""]
         if option in {"-r", "--requirement", "-c", "--constraint"}:
             nested = path.parent / value.strip()
             if not nested.is_file():
