@@ -10,7 +10,7 @@ usage() {
 Usage: $(basename "$0") [options] [PATH ...]
 
 Deploys every function under each PATH (default: all of serverless/) with nuctl, using ${YAML_NAME}.
-Each image is built from a staged context: the function folder plus the function library (common/),
+Each image is built from a staged context: the function folder, the function library (common/) and the locks (requirements/),
 so no host volume is needed and --platform kube works.
 
 Options (environment variable in brackets):
