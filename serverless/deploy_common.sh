@@ -10,8 +10,8 @@ usage() {
 Usage: $(basename "$0") [options] [PATH ...]
 
 Deploys every function under each PATH (default: all of serverless/) with nuctl, using ${YAML_NAME}.
-Each image is built from a staged context: the function folder, the function library (common/) and the locks (requirements/),
-so no host volume is needed and --platform kube works.
+Each image is built from a staged context: the function folder, the function library (common/)
+and the pin locks (requirements/), so no host volume is needed and --platform kube works.
 
 Options (environment variable in brackets):
   --platform local|kube     nuctl platform, default local            [CVAT_NUCLIO_PLATFORM]
