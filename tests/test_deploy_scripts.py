@@ -76,7 +76,7 @@ def test_staged_context_holds_the_function_and_the_library(tree: Path) -> None:
     _, _, _, calls = _run(tree, "deploy_cpu.sh", str(tree / "fw/org/alpha/nuclio"), FAKE_NUCTL_PROJECT_EXISTS="1")
     files = {line.split("context: ")[1] for line in calls if "context: " in line}
     assert {"./main.py", "./function.yaml", "./common/__init__.py", "./common/detector.py"} <= files
-    assert {"./common/fetch_weights.py", "./requirements/base.txt", "./requirements/torch-cpu.txt"} <= files
+    assert {"./common/fetch_weights.py", "./requirements/base.txt", "./requirements/tools/openvino-dev-mo.txt"} <= files
     assert "nuctl create project cvat --platform local" not in _commands(calls)
 
 

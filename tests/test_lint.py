@@ -224,11 +224,11 @@ def test_runtime_locks_must_agree(tmp_path: Path) -> None:
 
 
 def test_build_locks_may_differ_but_must_be_exact(tmp_path: Path) -> None:
-    locks = {**LOCKS, "build/tool.txt": "numpy==1.26.4\nopenvino-dev[tensorflow2]==2024.6.0\n"}
-    step = "python -m venv /opt/t && /opt/t/bin/pip install -r /opt/nuclio/requirements/build/tool.txt"
+    locks = {**LOCKS, "tools/tool.txt": "numpy==1.26.4\nopenvino-dev[tensorflow2]==2024.6.0\n"}
+    step = "python -m venv /opt/t && /opt/t/bin/pip install -r /opt/nuclio/requirements/tools/tool.txt"
     root = _tree(tmp_path, locks, _with_step(step))
     assert lint_paths([root]) == []
-    (root / "requirements" / "build" / "tool.txt").write_text("numpy<2\n")
+    (root / "requirements" / "tools" / "tool.txt").write_text("numpy<2\n")
     assert any("tool.txt: line 1: 'numpy<2' is not an exact pin" in str(p) for p in lint_paths([root]))
 
 
@@ -273,3 +273,12 @@ def test_commit_pinned_vcs_and_local_code(tmp_path: Path) -> None:
     messages = [p.message for p in lint_paths([_tree(tmp_path / "b", LOCKS, _with_step(bad))])]
     assert any("'git+https://github.com/facebookresearch/detectron2@main', not an exact pin" in m for m in messages)
     assert any("add --no-deps" in m for m in messages), messages
+
+
+def test_relative_lock_after_cd_and_its_pins_rule_the_yaml(tmp_path: Path) -> None:
+    step = "cd /opt/nuclio && pip install -r requirements-gpu.lock && pip install numpy==1.23.5"
+    files = {"requirements-gpu.lock": "numpy==1.23.5\n", "requirements.lock": "numpy==1.24.4\n"}
+    assert lint_paths([_tree(tmp_path / "a", LOCKS, _with_step(step), files)]) == []
+    no_cd = "pip install -r requirements-gpu.lock"
+    messages = [p.message for p in lint_paths([_tree(tmp_path / "b", LOCKS, _with_step(no_cd), files)])]
+    assert any("'/requirements-gpu.lock': no such lock" in m for m in messages), messages

@@ -119,6 +119,8 @@ def _spec_problems(spec: dict[str, Any], gpu: bool) -> Iterator[tuple[str, bool]
 
 def _build_problems(spec: dict[str, Any], checker: StepChecker) -> Iterator[tuple[str, bool]]:
     directives = (spec.get("build") or {}).get("directives") or {}
+    values = [str(d.get("value", "")) for stage in directives.values() for d in stage or [] if isinstance(d, dict)]
+    checker = checker.with_locks_of(values)
     for stage in ("preCopy", "postCopy"):
         for directive in directives.get(stage) or []:
             if not isinstance(directive, dict) or directive.get("kind") != "RUN":

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import itertools
+import posixpath
 import re
 import shlex
 from collections.abc import Iterator
@@ -149,6 +151,22 @@ def _commands(script: str) -> Iterator[list[str]]:
         yield command
 
 
+def _lock_targets(value: str) -> Iterator[str]:
+    """The in-image paths one directive installs with ``-r`` / ``-c``, relative ones resolved after its `cd`."""
+    try:
+        commands = list(_commands(value))
+    except ValueError:
+        return
+    cwd = "/"
+    for command in commands:
+        if command[:1] == ["cd"] and len(command) > 1:
+            cwd = posixpath.normpath(posixpath.join(cwd, command[1]))
+        args = _pip_install_args(command) or []
+        for option, target in itertools.pairwise(args):
+            if option in {"-r", "--requirement", "-c", "--constraint"}:
+                yield posixpath.normpath(posixpath.join(cwd, target))
+
+
 def _strip_env(command: list[str]) -> list[str]:
     while command and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", command[0]):
         command = command[1:]
@@ -224,12 +242,25 @@ class StepChecker:
             yield f"cannot parse build step ({error}): {value[:60]!r}"
             return
         yield from download_problems(value)
+        cwd = "/"  # Nuclio's Dockerfile sets no WORKDIR; a step's `cd` moves it
         for command in commands:
+            if command[:1] == ["cd"] and len(command) > 1:
+                cwd = posixpath.normpath(posixpath.join(cwd, command[1]))
             args = _pip_install_args(command)
             if args is not None:
-                yield from self._install_problems(args)
+                yield from self._install_problems(args, cwd)
 
-    def _install_problems(self, args: list[str]) -> Iterator[str]:
+    def with_locks_of(self, values: list[str]) -> StepChecker:
+        """A checker whose pins also hold the folder locks these directives install (``-r`` / ``-c``)."""
+        pins = dict(self.pins)
+        for value in values:
+            for target in _lock_targets(value):
+                path = self.resolve(target)
+                if path is not None and self.locks not in path.parents:
+                    pins.update(read_lock(path)[0])
+        return StepChecker(self.folder, self.locks, pins)
+
+    def _install_problems(self, args: list[str], cwd: str = "/") -> Iterator[str]:
         index = 0
         while index < len(args):
             arg = args[index]
@@ -238,7 +269,7 @@ class StepChecker:
                 value = inline if has_value else (args[index + 1] if index + 1 < len(args) else "")
                 index += 1 if has_value or option not in VALUE_OPTIONS else 2
                 if option in {"-r", "--requirement", "-c", "--constraint"}:
-                    yield from self._lock_reference(value)
+                    yield from self._lock_reference(posixpath.normpath(posixpath.join(cwd, value)))
                 continue
             index += 1
             if VCS.match(arg):
