@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -53,6 +54,11 @@ class ThreadedServer:
         self.thread.join(30)
 
 
+LOG = logging.getLogger("cvat_serverless.stack")
+RQ_RESTART_MIN_S = 0.5
+RQ_RESTART_MAX_S = 8.0
+
+
 @dataclass
 class LocalStack:
     """Processors + dashboard + gateway (+ RQ workers when a Redis URL is given)."""
@@ -77,7 +83,9 @@ class LocalStack:
     registry: FunctionRegistry | None = None
     servers: list[ThreadedServer] = field(default_factory=list)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    rq_restarts: int = 0
     _close_gateway: Any = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def dashboard_url(self) -> str:
@@ -119,9 +127,26 @@ class LocalStack:
         if self.redis_url:
             for _ in range(self.rq_workers):
                 self.workers.append(start_rq_worker(self.redis_url, nuclio))
+            threading.Thread(target=self._supervise_rq, args=(nuclio,), name="rq-supervisor", daemon=True).start()
         return failures
 
+    def _supervise_rq(self, nuclio: NuclioSettings) -> None:
+        """Restart every ``rq worker`` that exits (it does when Redis goes away), with a capped backoff
+        while Redis stays down, so requests run again as soon as Redis is back."""
+        assert self.redis_url is not None
+        delay = RQ_RESTART_MIN_S
+        while not self._stopping.wait(delay):
+            exited = [i for i, worker in enumerate(self.workers) if worker.poll() is not None]
+            for index in exited:
+                if self._stopping.is_set():
+                    return
+                LOG.warning("rq worker exited (%s); restarting it", self.workers[index].returncode)
+                self.workers[index] = start_rq_worker(self.redis_url, nuclio)
+                self.rq_restarts += 1
+            delay = min(delay * 2, RQ_RESTART_MAX_S) if exited else RQ_RESTART_MIN_S
+
     def stop(self) -> None:
+        self._stopping.set()
         for worker in self.workers:
             worker.terminate()
         for worker in self.workers:
