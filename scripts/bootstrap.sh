@@ -9,7 +9,8 @@ venv="$root/.venv"
 stamp="$venv/.cvat-serverless-stamp"
 python="${PYTHON:-python3}"
 
-want_stamp="$(cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+# The locks in serverless/requirements/ are part of what requirements*.txt install.
+want_stamp="$(cat requirements.txt requirements-nodeps.txt pyproject.toml serverless/requirements/*.txt | sha256sum | cut -d' ' -f1)"
 
 if [ "${1:-}" = "--with-system" ]; then
   missing=""
@@ -38,7 +39,8 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 # Packages whose pins are stale (facenet-pytorch wants torch<2.3) or that want the non-headless
 # OpenCV: their code works on our stack, so they are installed without their dependencies.
 "${pip[@]}" install --no-deps -r requirements-nodeps.txt
-# sam2 ships as an sdist; build it against the installed torch, without CUDA extensions.
-SAM2_BUILD_CUDA=0 "${pip[@]}" install --no-build-isolation "sam2==1.1.0"
+# sam2 ships as an sdist; build it against the installed torch, without CUDA extensions (as the images do).
+SAM2_BUILD_CUDA=0 "${pip[@]}" install --no-build-isolation -c serverless/requirements/addons.txt \
+  -r serverless/requirements/sam2.txt
 "${pip[@]}" install --no-deps -e .
 echo "$want_stamp" > "$stamp"

@@ -10,8 +10,8 @@ usage() {
 Usage: $(basename "$0") [options] [PATH ...]
 
 Deploys every function under each PATH (default: all of serverless/) with nuctl, using ${YAML_NAME}.
-Each image is built from a staged context: the function folder plus the function library (common/),
-so no host volume is needed and --platform kube works.
+Each image is built from a staged context: the function folder, the function library (common/)
+and the pin locks (requirements/), so no host volume is needed and --platform kube works.
 
 Options (environment variable in brackets):
   --platform local|kube     nuctl platform, default local            [CVAT_NUCLIO_PLATFORM]
@@ -25,6 +25,7 @@ Options (environment variable in brackets):
 Redis for the SAM2 tracker state: CVAT_FUNCTIONS_REDIS_HOST (default cvat_redis_ondisk),
 CVAT_FUNCTIONS_REDIS_PORT (default 6666), CVAT_FUNCTIONS_REDIS_PASSWORD (default none).
 Tracker state signing: CVAT_FN_STATE_SECRET (default: a random secret drawn for this run).
+Weights: CVAT_FN_REQUIRE_CHECKSUM=1 makes every build refuse weights whose checksum is not pinned.
 USAGE
 }
 
@@ -74,6 +75,10 @@ parse_args() {
     esac
   done
   case "$PLATFORM" in local|kube) ;; *) die "--platform must be local or kube, got '$PLATFORM'" ;; esac
+  REQUIRE_CHECKSUM="${CVAT_FN_REQUIRE_CHECKSUM:-}"
+  case "$REQUIRE_CHECKSUM" in
+    *[!A-Za-z0-9]*) die "CVAT_FN_REQUIRE_CHECKSUM must be a plain word like 1, got '$REQUIRE_CHECKSUM'" ;;
+  esac
   [ -n "$PATHS" ] || PATHS="${SERVERLESS_DIR}
 "
 }
@@ -125,7 +130,13 @@ deploy_one() {
   STAGED="$STAGED $context"
   run cp -R "$dir/." "$context/"
   run cp -R "$SERVERLESS_DIR/common" "$context/common"
+  run cp -R "$SERVERLESS_DIR/requirements" "$context/requirements"
   run find "$context" -name __pycache__ -type d -prune -exec rm -rf {} +
+  if [ -n "$REQUIRE_CHECKSUM" ]; then
+    # Build steps see no deploy-time environment; an ENV first in postCopy (where the weights are
+    # fetched, since common/ is in the image only then) reaches common.fetch_weights.
+    run require_checksum_in "$context/$YAML_NAME"
+  fi
   set -- nuctl deploy --project-name cvat --path "$context" --file "$context/$YAML_NAME"
   while IFS= read -r arg; do set -- "$@" "$arg"; done <<EOF_ARGS
 $(platform_args)
@@ -147,6 +158,18 @@ EOF_ENV
   fi
   echo "deploying $dir" >&2
   run "$@"
+}
+
+# Insert "ENV CVAT_FN_REQUIRE_CHECKSUM=<value>" as the first postCopy directive of a staged yaml.
+require_checksum_in() {
+  awk -v value="$REQUIRE_CHECKSUM" '
+    { print }
+    !done && /^[ ]*postCopy:[ ]*$/ {
+      indent = $0; sub(/[^ ].*$/, "", indent)
+      print indent "  - kind: ENV"
+      print indent "    value: CVAT_FN_REQUIRE_CHECKSUM=" value
+      done = 1
+    }' "$1" > "$1.tmp" && mv "$1.tmp" "$1"
 }
 
 cleanup() {

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).parents[1]
 FAKE_NUCTL = Path(__file__).parent / "fixtures" / "fake_nuctl"
@@ -23,6 +24,7 @@ def tree(tmp_path: Path) -> Path:
     for script in ("deploy_cpu.sh", "deploy_gpu.sh", "deploy_common.sh"):
         shutil.copy(REPO / "serverless" / script, root / script)
     shutil.copytree(REPO / "serverless" / "common", root / "common")
+    shutil.copytree(REPO / "serverless" / "requirements", root / "requirements")
     for name, gpu in (("alpha", True), ("beta", False)):
         folder = root / "fw" / "org" / name / "nuclio"
         folder.mkdir(parents=True)
@@ -74,6 +76,7 @@ def test_staged_context_holds_the_function_and_the_library(tree: Path) -> None:
     _, _, _, calls = _run(tree, "deploy_cpu.sh", str(tree / "fw/org/alpha/nuclio"), FAKE_NUCTL_PROJECT_EXISTS="1")
     files = {line.split("context: ")[1] for line in calls if "context: " in line}
     assert {"./main.py", "./function.yaml", "./common/__init__.py", "./common/detector.py"} <= files
+    assert {"./common/fetch_weights.py", "./requirements/base.txt", "./requirements/tools/openvino-dev-mo.txt"} <= files
     assert "nuctl create project cvat --platform local" not in _commands(calls)
 
 
@@ -146,3 +149,53 @@ def test_scripts_are_shellcheck_clean() -> None:
     scripts = [str(REPO / "serverless" / name) for name in ("deploy_cpu.sh", "deploy_gpu.sh", "deploy_common.sh")]
     result = subprocess.run(["shellcheck", "-x", *scripts], capture_output=True, text=True, cwd=REPO, check=False)
     assert result.returncode == 0, result.stdout
+
+
+def _real_function(tree: Path) -> Path:
+    """A copy of a real function folder whose yaml fetches weights in postCopy."""
+    folder = tree / "pytorch" / "torchvision" / "faster_rcnn" / "nuclio"
+    shutil.copytree(REPO / "serverless" / "pytorch" / "torchvision" / "faster_rcnn" / "nuclio", folder)
+    return folder
+
+
+@pytest.mark.parametrize("script", ["deploy_cpu.sh", "deploy_gpu.sh"])
+def test_require_checksum_reaches_the_build_as_the_first_postcopy_env(tree: Path, script: str) -> None:
+    folder = _real_function(tree)
+    keep = tree.parent / "kept"
+    keep.mkdir()
+    env = {"FAKE_NUCTL_PROJECT_EXISTS": "1", "FAKE_NUCTL_KEEP": str(keep), "CVAT_FN_REQUIRE_CHECKSUM": "1"}
+    code, _, err, _ = _run(tree, script, str(folder), **env)
+    assert code == 0, err
+    (context,) = keep.iterdir()
+    yaml_name = "function-gpu.yaml" if script == "deploy_gpu.sh" else "function.yaml"
+    staged = yaml.safe_load((context / yaml_name).read_text())
+    original = yaml.safe_load((folder / yaml_name).read_text())
+    post = staged["spec"]["build"]["directives"]["postCopy"]
+    assert post[0] == {"kind": "ENV", "value": "CVAT_FN_REQUIRE_CHECKSUM=1"}
+    assert post[1:] == original["spec"]["build"]["directives"]["postCopy"]
+    assert staged["metadata"] == original["metadata"]
+    assert "common.fetch_weights" in " ".join(d["value"] for d in post[1:])
+
+
+def test_without_require_checksum_the_staged_yaml_is_the_committed_one(tree: Path) -> None:
+    folder = _real_function(tree)
+    keep = tree.parent / "kept"
+    keep.mkdir()
+    _run(tree, "deploy_cpu.sh", str(folder), FAKE_NUCTL_PROJECT_EXISTS="1", FAKE_NUCTL_KEEP=str(keep))
+    (context,) = keep.iterdir()
+    assert (context / "function.yaml").read_text() == (folder / "function.yaml").read_text()
+
+
+def test_dry_run_shows_the_require_checksum_step(tree: Path) -> None:
+    folder = _real_function(tree)
+    _, plain, _, _ = _run(tree, "deploy_cpu.sh", "--dry-run", str(folder), path=False)
+    code, strict, _, _ = _run(tree, "deploy_cpu.sh", "--dry-run", str(folder), path=False, CVAT_FN_REQUIRE_CHECKSUM="1")
+    assert code == 0
+    assert "require_checksum_in" not in plain
+    assert re.search(r"^\+ require_checksum_in \S+/function\.yaml$", strict, re.MULTILINE)
+    assert "+ cp -R" in strict and "/requirements" in strict
+
+
+def test_require_checksum_rejects_odd_values(tree: Path) -> None:
+    code, _, err, _ = _run(tree, "deploy_cpu.sh", "--dry-run", path=False, CVAT_FN_REQUIRE_CHECKSUM="1; rm -rf /")
+    assert code == 1 and "CVAT_FN_REQUIRE_CHECKSUM" in err

@@ -15,6 +15,8 @@ from cvat_serverless.cli import main
 from cvat_serverless.lint import lint_paths
 
 REPO = Path(__file__).parents[1]
+URL, DEST = "https://x/w.pt", "/opt/nuclio/w.pt"
+POST = "spec.build.directives.postCopy"
 GOOD: dict[str, Any] = {
     "metadata": {
         "name": "good-fn",
@@ -34,11 +36,16 @@ GOOD: dict[str, Any] = {
         "eventTimeout": "30s",
         "build": {
             "directives": {
-                "preCopy": [
+                "postCopy": [
                     {
                         "kind": "RUN",
-                        "value": "curl -fsSL -o /opt/w.pt https://x/w.pt && echo 'ab  /opt/w.pt' | sha256sum -c -",
-                    }
+                        "value": "pip install --no-cache-dir -r /opt/nuclio/requirements/base.txt"
+                        " && pip install -c /opt/nuclio/requirements/addons.txt scipy==1.17.1",
+                    },
+                    {
+                        "kind": "RUN",
+                        "value": f"cd /opt/nuclio && python -m common.fetch_weights {URL} {DEST} --sha256 ab12cd34",
+                    },
                 ]
             }
         },
@@ -95,9 +102,29 @@ BROKEN = {
     "huge-event-timeout": (_set("spec.eventTimeout", "2h"), "over 10 minutes"),
     "no-body-size": (_set("spec.triggers.http.attributes", {}), "maxRequestBodySize"),
     "zero-workers": (_set("spec.triggers.http.numWorkers", 0), "numWorkers"),
-    "unpinned-download": (
-        _set("spec.build.directives.preCopy", [{"kind": "RUN", "value": "wget https://x/w.pt"}]),
-        "without a checksum",
+    "raw-wget": (_set(POST, [{"kind": "RUN", "value": "wget https://x/w.pt"}]), "downloads with wget"),
+    "raw-curl-in-substitution": (
+        _set(POST, [{"kind": "RUN", "value": 'x="$(curl -fsSL -o /opt/w.pt https://x/w.pt)"'}]),
+        "downloads with curl",
+    ),
+    "add-url": (_set(POST, [{"kind": "RUN", "value": "ADD https://x/w.pt /opt/w.pt"}]), "ADDs a URL"),
+    "range-pin": (_set(POST, [{"kind": "RUN", "value": 'pip install "numpy<3"'}]), "base.txt pins numpy==2.4.6"),
+    "bare-name": (_set(POST, [{"kind": "RUN", "value": "python -m pip install pillow"}]), "not an exact pin"),
+    "pin-differs-from-lock": (
+        _set(POST, [{"kind": "RUN", "value": "pip install --no-cache-dir onnxruntime==1.20.1"}]),
+        "onnxruntime.txt pins onnxruntime==1.31.1",
+    ),
+    "pin-in-no-lock": (_set(POST, [{"kind": "RUN", "value": "pip3 install gdown==5.2.0"}]), "in no lock file"),
+    "missing-lock": (
+        _set(POST, [{"kind": "RUN", "value": "pip install -r /opt/nuclio/requirements/nope.txt"}]),
+        "no such lock",
+    ),
+    "fetcher-in-precopy": (
+        _set(
+            "spec.build.directives",
+            {"preCopy": [{"kind": "RUN", "value": f"python -m common.fetch_weights {URL} {DEST}"}]},
+        ),
+        "only in postCopy",
     ),
     "bad-handler": (_set("spec.handler", "nope:handler"), "does not resolve"),
 }
@@ -153,3 +180,105 @@ def test_cli_exit_codes_and_the_real_tree(tmp_path: Path, capsys: pytest.Capture
     path = _write(tmp_path, broken)
     assert main(["lint", str(path)]) == 1
     assert f"{path}: metadata.name" in capsys.readouterr().out
+
+
+def _tree(
+    tmp_path: Path, locks: dict[str, str], document: dict[str, Any], folder_files: dict[str, str] | None = None
+) -> Path:
+    """A serverless/ tree: common/, requirements/<locks>, and one function folder with the yaml."""
+    root = tmp_path / "serverless"
+    (root / "common").mkdir(parents=True)
+    (root / "requirements").mkdir()
+    for name, text in locks.items():
+        (root / "requirements" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "requirements" / name).write_text(text)
+    folder = root / "fw" / "org" / "fn" / "nuclio"
+    _write(folder, document)
+    for name, text in (folder_files or {}).items():
+        (folder / name).write_text(text)
+    return root
+
+
+def _with_step(value: str) -> dict[str, Any]:
+    document = copy.deepcopy(GOOD)
+    document["spec"]["build"]["directives"] = {"postCopy": [{"kind": "RUN", "value": value}]}
+    return document
+
+
+LOCKS = {"base.txt": "numpy==2.4.6\n", "torch.txt": "-r base.txt\ntorch==2.14.1\n"}
+
+
+def test_lock_files_must_hold_exact_pins(tmp_path: Path) -> None:
+    locks = {**LOCKS, "addons.txt": "scipy>=1.14\n# a comment\nredis==8.1.0  # inline comment\n"}
+    root = _tree(tmp_path, locks, _with_step("pip install -r /opt/nuclio/requirements/torch.txt"))
+    messages = [str(p) for p in lint_paths([root])]
+    assert len(messages) == 1, messages
+    assert "addons.txt: line 1: 'scipy>=1.14' is not an exact pin; write name==version" in messages[0]
+
+
+def test_runtime_locks_must_agree(tmp_path: Path) -> None:
+    locks = {**LOCKS, "openvino.txt": "-r base.txt\nnumpy==1.26.4\n"}
+    root = _tree(tmp_path, locks, _with_step("pip install -r /opt/nuclio/requirements/base.txt"))
+    messages = [str(p) for p in lint_paths([root])]
+    assert any("openvino.txt: pins numpy==1.26.4 but base.txt pins 2.4.6" in m for m in messages), messages
+
+
+def test_build_locks_may_differ_but_must_be_exact(tmp_path: Path) -> None:
+    locks = {**LOCKS, "tools/tool.txt": "numpy==1.26.4\nopenvino-dev[tensorflow2]==2024.6.0\n"}
+    step = "python -m venv /opt/t && /opt/t/bin/pip install -r /opt/nuclio/requirements/tools/tool.txt"
+    root = _tree(tmp_path, locks, _with_step(step))
+    assert lint_paths([root]) == []
+    (root / "requirements" / "tools" / "tool.txt").write_text("numpy<2\n")
+    assert any("tool.txt: line 1: 'numpy<2' is not an exact pin" in str(p) for p in lint_paths([root]))
+
+
+def test_cpu_builds_share_the_version(tmp_path: Path) -> None:
+    locks = {**LOCKS, "torch-cpu.txt": "--index-url=https://download.pytorch.org/whl/cpu\ntorch==2.14.1+cpu\n"}
+    step = "pip install --no-deps -r /opt/nuclio/requirements/torch-cpu.txt && pip install torch==2.14.1"
+    assert lint_paths([_tree(tmp_path, locks, _with_step(step))]) == []
+
+
+def test_folder_lock_overrides_the_runtime_pins(tmp_path: Path) -> None:
+    step = "pip install -r /opt/nuclio/requirements.lock && pip install numpy==1.23.5 cython==3.0.11"
+    lock = "numpy==1.23.5\ncython==3.0.11\n"
+    root = _tree(tmp_path, LOCKS, _with_step(step), {"requirements.lock": lock})
+    assert lint_paths([root]) == []
+    (root / "fw/org/fn/nuclio/requirements.lock").write_text("numpy<2\ncython==3.0.11\n")
+    messages = [str(p) for p in lint_paths([root])]
+    assert any("requirements.lock: line 1: 'numpy<2' is not an exact pin" in m for m in messages), messages
+
+
+def test_unpinned_fetch_is_a_warning_and_dynamic_pins_are_not(tmp_path: Path) -> None:
+    plain = _tree(tmp_path / "a", LOCKS, _with_step(f"cd /opt/nuclio && python -m common.fetch_weights {URL} {DEST}"))
+    problems = lint_paths([plain])
+    assert [p.error for p in problems] == [False] and "without a pinned checksum" in problems[0].message
+    lookup = (
+        'expected="$(curl -fsSL https://api.github.com/repos/o/r/releases/tags/v1 | jq -r .digest)"'
+        f' ; python -m common.fetch_weights {URL} {DEST} ${{expected:+--sha256 "$expected"}}'
+        f' && x="$(curl -fsSLI {URL} | awk -F\': \' \'{{gsub(/"/,"",$2); print $2}}\')"'
+    )
+    assert lint_paths([_tree(tmp_path / "b", LOCKS, _with_step(lookup))]) == []
+
+
+def test_commit_pinned_vcs_and_local_code(tmp_path: Path) -> None:
+    sha = "02b5c4e295e990042a714712c21dc79b731e8833"
+    good = (
+        f"pip install --no-build-isolation git+https://github.com/facebookresearch/detectron2@{sha}"
+        " && pip install --no-deps /opt/src/upstream"
+    )
+    lock = f"detectron2 @ git+https://github.com/facebookresearch/detectron2@{sha}\n"
+    root = _tree(tmp_path / "a", LOCKS, _with_step(good), {"requirements.lock": lock})
+    assert lint_paths([root]) == []
+    bad = "pip install git+https://github.com/facebookresearch/detectron2@main && pip install /opt/src/upstream"
+    messages = [p.message for p in lint_paths([_tree(tmp_path / "b", LOCKS, _with_step(bad))])]
+    assert any("'git+https://github.com/facebookresearch/detectron2@main', not an exact pin" in m for m in messages)
+    assert any("add --no-deps" in m for m in messages), messages
+
+
+def test_relative_lock_after_cd_and_its_pins_rule_the_yaml(tmp_path: Path) -> None:
+    step = "cd /opt/nuclio && pip install -r requirements-gpu.lock && pip install numpy==1.23.5"
+    files = {"requirements-gpu.lock": "numpy==1.23.5\n", "requirements.lock": "numpy==1.24.4\n"}
+    assert lint_paths([_tree(tmp_path / "a", LOCKS, _with_step(step), files)]) == []
+    no_cd = "pip install -r requirements-gpu.lock"
+    messages = [p.message for p in lint_paths([_tree(tmp_path / "b", LOCKS, _with_step(no_cd), files)])]
+    assert any("'/requirements-gpu.lock': no such lock" in m for m in messages), messages

@@ -17,6 +17,7 @@ import yaml
 
 from common.errors import InvalidFunctionConfig
 from common.labels import FUNCTION_KINDS, SHAPE_TYPES_FOR_TRACKERS, parse_spec
+from cvat_serverless.pins import REPO_LOCKS, Pin, StepChecker, folder_locks, read_lock, runtime_pins, unpinned_fetches
 from cvat_serverless.runtime.spec import FunctionSpecError, parse_duration
 
 YAML_NAMES = ("function.yaml", "function-gpu.yaml")
@@ -24,8 +25,6 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 FALSE_WORDS = {"false", "no", "0", "off"}
 MIN_BODY, MAX_BODY = 1024 * 1024, 1024 * 1024 * 1024
 MAX_EVENT_TIMEOUT_S = 600
-DOWNLOAD = re.compile(r"\b(curl|wget)\b[^;&|]*https?://|^\s*ADD\s+https?://", re.MULTILINE)
-CHECKSUM = re.compile(r"sha(256|384|512)sum\b")
 
 
 @dataclass(frozen=True)
@@ -116,14 +115,39 @@ def _spec_problems(spec: dict[str, Any], gpu: bool) -> Iterator[tuple[str, bool]
             yield "GPU yaml lacks spec.resources.limits nvidia.com/gpu", True
         if workers != 1:
             yield f"GPU yaml should run 1 worker (each worker loads the model on the GPU), got {workers!r}", True
+
+
+def _build_problems(spec: dict[str, Any], checker: StepChecker) -> Iterator[tuple[str, bool]]:
+    directives = (spec.get("build") or {}).get("directives") or {}
+    values = [str(d.get("value", "")) for stage in directives.values() for d in stage or [] if isinstance(d, dict)]
+    checker = checker.with_locks_of(values)
     for stage in ("preCopy", "postCopy"):
-        for directive in ((spec.get("build") or {}).get("directives") or {}).get(stage) or []:
+        for directive in directives.get(stage) or []:
+            if not isinstance(directive, dict) or directive.get("kind") != "RUN":
+                continue
             value = str(directive.get("value", ""))
-            if DOWNLOAD.search(value) and not CHECKSUM.search(value):
-                yield f"build directive downloads without a checksum check: {value[:80]!r}", True
+            yield from ((message, True) for message in checker.problems(stage, value))
+            yield from ((message, False) for message in unpinned_fetches(value))
 
 
-def lint_file(path: Path) -> list[Problem]:
+def _find_locks(path: Path) -> Path:
+    """serverless/requirements of the tree a yaml lives in (next to common/), else the repository's."""
+    for parent in path.resolve().parents:
+        if (parent / "requirements").is_dir() and (parent / "common").is_dir():
+            return parent / "requirements"
+    return REPO_LOCKS
+
+
+def _folder_pins(folder: Path, pins: dict[str, Pin]) -> tuple[dict[str, Pin], list[Problem]]:
+    merged, problems = dict(pins), []
+    for lock in folder_locks(folder):
+        own, lock_problems = read_lock(lock)
+        merged.update(own)
+        problems += [Problem(source, message) for source, message in lock_problems]
+    return merged, problems
+
+
+def lint_file(path: Path, checker: StepChecker | None = None) -> list[Problem]:
     """Every problem of one function.yaml / function-gpu.yaml."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -139,6 +163,10 @@ def lint_file(path: Path) -> list[Problem]:
     problems += [Problem(path, text) for text in _annotation_problems(metadata.get("annotations") or {})]
     problems += [Problem(path, text, error) for text, error in _spec_problems(spec, path.name == "function-gpu.yaml")]
     problems += [Problem(path, text) for text in _handler_problems(path, spec)]
+    if checker is None:
+        locks = _find_locks(path)
+        checker = StepChecker(path.parent, locks, _folder_pins(path.parent, runtime_pins(locks)[0])[0])
+    problems += [Problem(path, text, error) for text, error in _build_problems(spec, checker)]
     return problems
 
 
@@ -155,15 +183,26 @@ def _pair_problems(folder: Path) -> list[Problem]:
     return []
 
 
-def lint_paths(paths: list[Path]) -> list[Problem]:
-    """Lint every function yaml under the given files or folders."""
+def lint_paths(paths: list[Path], locks: Path | None = None) -> list[Problem]:
+    """Lint every function yaml under the given files or folders, and the lock files they install from.
+
+    ``locks`` is the runtime lock folder (default: ``requirements/`` next to the tree's ``common/``).
+    """
     files: list[Path] = []
     for path in paths:
         if path.is_file():
             files.append(path)
         else:
             files += sorted(p for name in YAML_NAMES for p in path.rglob(name) if "fixtures" not in p.parts)
-    problems = [problem for file in files for problem in lint_file(file)]
+    if not files:
+        return []
+    locks = locks or _find_locks(files[0])
+    pins, lock_problems = runtime_pins(locks)
+    problems = [Problem(source, message) for source, message in lock_problems]
     for folder in sorted({file.parent for file in files}):
+        folder_pins, folder_problems = _folder_pins(folder, pins)
+        problems += folder_problems
+        checker = StepChecker(folder, locks, folder_pins)
+        problems += [problem for file in files if file.parent == folder for problem in lint_file(file, checker)]
         problems += _pair_problems(folder)
     return problems

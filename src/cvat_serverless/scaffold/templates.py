@@ -27,12 +27,14 @@ spec:
     image: $image$image_tag
     baseImage: python:3.11-slim
     directives:
-      preCopy:
-        # FILL IN (load): install the model's packages pinned, and download its weights with a checksum:
-        # curl -fsSL -o /opt/nuclio/model.bin <URL> && echo "<sha256>  /opt/nuclio/model.bin" | sha256sum -c -
+      postCopy:
+        # FILL IN (load): install from a lock in serverless/requirements/ (add-ons pinned as in addons.txt),
+        # and fetch the weights verified:
+        # cd /opt/nuclio && python -m common.fetch_weights <URL> /opt/nuclio/model.bin --sha256 <HEX>
         - kind: RUN
           value: >-
-            pip install --no-cache-dir "numpy<3" pillow pyyaml "opencv-python-headless<5" nuclio-sdk==0.6.3 scipy
+            pip install --no-cache-dir -r /opt/nuclio/requirements/base.txt
+            -c /opt/nuclio/requirements/addons.txt scipy==1.17.1
 
   triggers:
     myHttpTrigger:
