@@ -57,8 +57,8 @@ class ModelHandler:
         weights = weights.get("state_dict", weights)
         # Like upstream's load_pretrain: keys the network lacks are ignored, but every parameter must be loaded.
         result = model.load_state_dict({k.removeprefix("module."): v for k, v in weights.items()}, strict=False)
-        if result.missing_keys:
-            raise RuntimeError(f"SiamMask weights lack {len(result.missing_keys)} tensors, e.g. {result.missing_keys[0]}")
+        if missing := result.missing_keys:
+            raise RuntimeError(f"SiamMask weights lack {len(missing)} tensors, e.g. {missing[0]}")
         self.model = model.eval().to(self.device)
 
     def _tracker_state(self, values: dict[str, Any]) -> dict[str, Any]:
