@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from transt_compat import load_network
+from transt_compat import install_shims, load_network
 from transt_state import decode, encode, tracker_constants
 
 from common.devices import torch_device
@@ -27,6 +27,8 @@ class ModelHandler:
 
     def __init__(self) -> None:
         import torch
+
+        install_shims()  # before any TransT import: util.misc fails to import on torchvision >= 0.10 without them
         from pysot_toolkit.trackers.net_wrappers import NetWithBackbone  # type: ignore[import-not-found]
         from pysot_toolkit.trackers.tracker import Tracker  # type: ignore[import-not-found]
         from util.misc import NestedTensor  # type: ignore[import-not-found]
