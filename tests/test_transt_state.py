@@ -94,3 +94,20 @@ def test_tampered_and_malformed_states() -> None:
         restore(data, {**arrays, "size": np.array([0.0, 1.0])})
     with pytest.raises(InvalidTrackerState, match="size"):
         restore(data, {**arrays, "center_pos": np.array([np.nan, 1.0])})
+
+
+def test_shims_give_torchvision_what_transt_v1_imports() -> None:
+    """util/misc.py reads float("0.29.1"[:3]) = 0.2 < 0.7 and imports these; resnet.py imports model_urls."""
+    compat = load_module(
+        Path(__file__).parents[1] / "serverless/pytorch/dschoerk/transt/nuclio/transt_compat.py", "transt_compat_t"
+    )
+    compat.install_shims()
+    from torchvision.models.resnet import model_urls
+    from torchvision.ops import _new_empty_tensor
+    from torchvision.ops.misc import _output_size
+
+    empty = torch.zeros(0, 3, 8, 8)
+    shape = [0, 3, *_output_size(2, empty, None, 2.0)]
+    assert _new_empty_tensor(empty, shape).shape == (0, 3, 16, 16)
+    assert _output_size(2, empty, (5, 7), None) == [5, 7]
+    assert model_urls["resnet50"].startswith("https://download.pytorch.org/models/resnet50-")
