@@ -22,7 +22,7 @@ from cvat_serverless.harness.sam2_models import write_full_sam2
 from cvat_serverless.runtime import LoadedFunction
 
 ROOT = Path(__file__).resolve().parents[1]
-SAM = ROOT / "serverless/pytorch/facebookresearch/sam/nuclio"
+SAM = ROOT / "serverless/pytorch/facebookresearch/sam-masks/nuclio"  # server-side masks: encoder + decoder
 SAM2 = ROOT / "serverless/pytorch/facebookresearch/sam2/nuclio"
 
 

@@ -30,7 +30,8 @@ def test_invoke_in_process_and_render(picture: Path, tmp_path: Path, capsys: pyt
     body = json.dumps({"obj_bbox": [[30, 20], [130, 100]], "pos_points": [], "neg_points": []})
     assert main(["invoke", str(GRABCUT), "--image", str(picture), "--body", body, "--render", str(out)]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert answer["bounds"][0] <= 42 and answer["bounds"][2] >= 118
+    xtl, _, xbr, _ = answer["shapes"][0]["points"][-4:]
+    assert xtl <= 42 and xbr >= 118
     assert Image.open(out).size == (160, 120)
 
 

@@ -137,3 +137,41 @@ def test_platform_command_serves_and_stops(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_chunked_body_over_the_limit_is_refused_before_it_is_held(registry: FunctionRegistry) -> None:
+    """The dashboard used to buffer any body (300 MiB chunked took 550 MB) before the processor's 413."""
+    limit = registry.functions["test-echo"].spec.max_request_body_size
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(8):  # no Content-Length: only counting the chunks can stop it
+            yield b"x" * (limit // 4)
+
+    with TestClient(build_dashboard(registry)) as client:
+        headers = {**CVAT_HEADERS, "x-nuclio-function-name": "test-echo", "content-type": "application/json"}
+        answer = client.post("/api/function_invocations", content=chunks(), headers=headers)
+        # The dashboard itself refuses it (the processor's own 413 would come only after buffering all).
+        assert answer.status_code == 413 and answer.json()["error"].startswith("Failed to invoke function")
+        assert "maxRequestBodySize" in answer.json()["error"]
+        declared = client.post(
+            "/api/function_invocations", content=b"x", headers={**headers, "content-length": str(limit + 1)}
+        )
+        assert declared.status_code == 413
+        ok = client.post("/api/function_invocations", json={"a": 1}, headers=headers)
+        assert ok.status_code == 200
+
+
+def test_function_get_is_answered_from_the_supervised_status(registry: FunctionRegistry) -> None:
+    """CVAT GETs the function on every online call: no processor round trip per GET."""
+    with TestClient(build_dashboard(registry, supervise_interval_s=60)) as client:
+        first = client.get("/api/functions/test-echo").json()["status"]
+        assert first["state"] == "ready"
+        managed = registry.functions["test-echo"]
+        assert managed.handle is not None
+        url = managed.handle.url
+        try:
+            managed.handle.url = "http://127.0.0.1:9"  # nothing listens there: a per-GET fetch would say "building"
+            for _ in range(20):
+                assert client.get("/api/functions/test-echo").json()["status"]["state"] == "ready"
+        finally:
+            managed.handle.url = url

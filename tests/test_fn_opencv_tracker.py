@@ -55,3 +55,42 @@ def test_consecutive_frames_on_different_workers() -> None:
         assert sorted(w["handled"] for w in processor.status()["workers"]) == [3, 4]
         forged = http.post("/", json={"image": encode_image(cases.frame_image(1)), "states": [states[0][:-4] + "beef"]})
         assert forged.status_code == 400 and "signature" in forged.json()["error"]
+
+
+def test_a_state_survives_a_killed_processor_and_a_platform_restart(tmp_path: Path) -> None:
+    """The platform keeps one function-state secret in its data folder (it used to draw one per processor)."""
+    from cvat_serverless.stack import LocalStack
+
+    cases = _cases()
+    start = {"image": encode_image(cases.frame_image(0)), "shapes": [cases.true_box(0)]}
+
+    def serve() -> LocalStack:
+        stack = LocalStack(folders=[FOLDER], data_dir=tmp_path / "data", num_workers=1)
+        assert stack.start(ready_timeout_s=120) == {}
+        return stack
+
+    def url(stack: LocalStack) -> str:
+        assert stack.registry is not None
+        return f"http://127.0.0.1:{stack.registry.functions['opencv-tracker'].config()['status']['httpPort']}"
+
+    stack = serve()
+    try:
+        states = httpx.post(url(stack), json=start, timeout=60).json()["states"]
+        managed = stack.registry.functions["opencv-tracker"]  # type: ignore[union-attr]
+        assert managed.handle is not None
+        managed.handle.process.kill()
+        managed.handle.process.wait()
+        stack.registry.supervise()  # type: ignore[union-attr]
+        managed.handle.wait_ready(60)
+        body = {"image": encode_image(cases.frame_image(1)), "states": states}
+        answer = httpx.post(url(stack), json=body, timeout=60)
+        assert answer.status_code == 200, answer.text
+    finally:
+        stack.stop()
+    stack = serve()
+    try:
+        body = {"image": encode_image(cases.frame_image(2)), "states": answer.json()["states"]}
+        assert httpx.post(url(stack), json=body, timeout=60).status_code == 200
+    finally:
+        stack.stop()
+    assert oct((tmp_path / "data" / "function_state_secret").stat().st_mode & 0o777) == "0o600"

@@ -92,3 +92,75 @@ def test_shape_bitmaps_round_trip() -> None:
     assert np.array_equal(again, bitmap)
     assert shape_from_bitmap(np.zeros((40, 50), bool), "polygon") is None
     assert json.dumps(shape_from_bitmap(bitmap, "polygon"))
+
+
+def test_rectangle_answer_is_the_mask_box_in_continuous_coordinates() -> None:
+    bitmap = np.zeros((120, 160), bool)
+    bitmap[30:70, 40:90] = True  # pixels 40..89 × 30..69
+    assert shape_from_bitmap(bitmap, "rectangle") == {"type": "rectangle", "points": [40.0, 30.0, 90.0, 70.0]}
+    assert shape_from_bitmap(np.zeros((4, 4), bool), "rectangle") is None
+
+
+def test_a_rectangle_whose_mask_vanishes_stays_where_it_was_last_seen(tiny_env: dict[str, str]) -> None:
+    """CVAT's UI maps every tracker answer to a box (a null one would throw): keep the last box."""
+    from cvat_serverless.runtime import LoadedFunction
+
+    function = LoadedFunction.load(FOLDER, env=tiny_env)
+    try:
+        start = function.invoke({"image": frame(0), "shapes": [{"type": "rectangle", "points": [40, 30, 90, 70]}]})
+        assert start.status_code == 200, start.json()
+        (first,) = start.json()["shapes"]
+        assert first["type"] == "rectangle"
+        model = function.context.user_data.model
+        model.tracker.step = lambda pixels, memory, features: (np.zeros(pixels.shape[:2], bool), memory)
+        answer = function.invoke({"image": frame(1), "states": start.json()["states"]})
+        assert answer.status_code == 200, answer.json()
+        assert answer.json()["shapes"] == [first]
+    finally:
+        function.close()
+
+
+def test_float16_memory_keeps_the_masks_of_a_float32_memory(tiny_env: dict[str, str]) -> None:
+    """Stored memory is float16 (SAM2's own video predictor keeps bfloat16): the bound on what it changes.
+
+    Six frames of a moving square, tracked twice from the same start: once with the memory round-tripped
+    through the state (float16, positional encoding stored once) at every frame, once with the float32
+    memory kept in this process. Bound: every frame's mask IoU ≥ 0.98 (pixel-exact masks give 1.0).
+    """
+    import torch
+
+    from common.image import to_array
+    from common.sam2_model import Sam2Memory
+    from cvat_serverless.runtime import LoadedFunction
+
+    function = LoadedFunction.load(FOLDER, env=tiny_env)
+    try:
+        tracker = function.context.user_data.model.tracker
+        frames = [to_array(_decode(frame(i))) for i in range(6)]
+        start = np.zeros((120, 160), bool)
+        start[30:70, 40:90] = True
+        with torch.inference_mode():
+            _, kept = tracker.start(frames[0], start)
+            _, stored = tracker.start(frames[0], start)
+            ious, sizes, areas = [], [], []
+            for pixels in frames[1:]:
+                mask_kept, kept = tracker.step(pixels, kept)
+                data, arrays = stored.to_state()
+                sizes.append(sum(a.nbytes for a in arrays.values()))
+                restored = Sam2Memory.from_state(data, arrays, tracker.device)
+                mask_stored, stored = tracker.step(pixels, restored)
+                union = np.logical_or(mask_kept, mask_stored).sum()
+                ious.append(1.0 if union == 0 else np.logical_and(mask_kept, mask_stored).sum() / union)
+                areas.append(int(mask_kept.sum()))
+    finally:
+        function.close()
+    assert all(s > 0 for s in areas), areas  # masks to compare (random weights, but not empty)
+    assert min(ious) >= 0.98, ious
+    full = sum(out["maskmem_features"].numel() * 4 * 2 + out["obj_ptr"].numel() * 4 for out in kept.outputs.values())
+    assert sizes[-1] <= full / 2, (sizes[-1], full)  # at most half of float32 features + per-frame encodings
+
+
+def _decode(encoded: str):
+    from common.image import decode_image
+
+    return decode_image(encoded)

@@ -15,6 +15,7 @@ from cvat_sdk.api_client import exceptions, models
 from cvat_sdk.core.proxies.annotations import AnnotationUpdateAction
 from cvat_sdk.core.proxies.tasks import ResourceType
 from gateway_support import FIXTURES, SERVERLESS, create_task, noise, online, submit, wait_request, write_images
+from PIL import Image
 from skimage import data
 
 from common.masks import rle_to_bitmap
@@ -47,11 +48,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     folders = [
         FIXTURES / "lambda_detector",
         FIXTURES / "lambda_tracker",
+        FIXTURES / "lambda_interactor",
         FIXTURES / "lambda_bad_metadata",
         FIXTURES / "raising",
         SERVERLESS / "opencv/tracker/nuclio",
         SERVERLESS / "opencv/grabcut/nuclio",
         SERVERLESS / "pytorch/levan92/deep-sort-mobilenetv2/nuclio",
+        SERVERLESS / "pytorch/timesler/mtcnn/nuclio",
     ]
     local = LocalStack(folders=folders, data_dir=root / "data", share_dir=share, env={"FIXTURE_SLEEP": "0.05"})
     assert local.start(300) == {}
@@ -230,12 +233,13 @@ def test_detector_explicit_mapping(client: Client, detector_task: Any) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        ({"frame": 0}, 400, "'task' or 'job' is required"),
+        ({"frame": 0}, 400, "`test-lambda-detector` lambda function was run with wrong arguments ('task')"),
         ({"task": "TASK", "frame": 99}, 400, "outside task"),
         ({"job": "TASK", "frame": 99}, 400, "outside the job range"),
         ({"task": "TASK", "frame": 1.5}, 400, "integer"),
-        ({"task": "TASK"}, 400, "'frame'"),
-        ({"task": 99999, "frame": 0}, 404, "task 99999"),
+        ({"task": "TASK"}, 400, "`test-lambda-detector` lambda function was called without mandatory argument: frame"),
+        ({"task": 99999, "frame": 0}, 400, "Task matching query does not exist."),
+        ({"job": 99999, "frame": 0}, 400, "Job matching query does not exist."),
     ],
 )
 def test_detector_call_errors(client: Client, detector_task: Any, body: dict, status: int, message: str) -> None:
@@ -278,7 +282,7 @@ def test_interactor_online(client: Client, tmp_path: Path) -> None:
         neg_points=[],
         obj_bbox=[[25, 15], [75, 65]],
     )
-    assert status == 200 and "mask" in answer
+    assert status == 200 and "shapes" in answer
 
 
 def test_legacy_tracker_states_are_signed(client: Client, tmp_path: Path) -> None:
@@ -436,3 +440,295 @@ def test_tracking_action_errors_and_cancel(client: Client, stack: LocalStack, tm
     time.sleep(1.0)
     frames = {shape.frame for shape in task.get_annotations().shapes}
     assert 3 <= len(frames) < 40
+
+
+# --- CVAT 2.73: function objects, roi, text_prompts, unknown tasks, delete, reid cleanup --------------
+
+
+def call(stack: LocalStack, func_id: str, **body: Any) -> tuple[int, Any]:
+    """An online call over plain HTTP (cvat-sdk would refuse some of the malformed bodies itself)."""
+    answer = httpx.post(f"{stack.gateway_url}/api/lambda/functions/{func_id}", json=body, auth=("admin", "admin"))
+    return answer.status_code, answer.json()
+
+
+def post_request(stack: LocalStack, **body: Any) -> httpx.Response:
+    return httpx.post(f"{stack.gateway_url}/api/lambda/requests", json=body, auth=("admin", "admin"))
+
+
+def decode_mask(points: list[float], shape: tuple[int, int]) -> np.ndarray:
+    """cvat-core's reading of a mask shape: RLE (zero run first) over the inclusive box in the last 4 numbers."""
+    xtl, ytl, xbr, ybr = (int(v) for v in points[-4:])
+    values = np.repeat(np.arange(len(points) - 4) % 2, np.asarray(points[:-4], dtype=np.int64))
+    full = np.zeros(shape, dtype=bool)
+    full[ytl : ybr + 1, xtl : xbr + 1] = values.reshape(ybr - ytl + 1, xbr - xtl + 1).astype(bool)
+    return full
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def box_iou(a: list[float], b: list[float]) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
+    return w * h / (area - w * h)
+
+
+BASE_KEYS = {"id", "kind", "labels_v2", "description", "name", "version"}
+
+
+def test_function_objects_have_exactly_cvat_273_keys(client: Client) -> None:
+    """``LambdaFunction.to_dict``: base keys for all; interactor extras with int()/bool(str) types; trackers' shapes."""
+    import json
+
+    _, response = client.api_client.lambda_api.list_functions()
+    listed = {item["id"]: item for item in json.loads(response.data)}
+    scripted = listed["test-lambda-interactor"]
+    assert scripted == {
+        "id": "test-lambda-interactor",
+        "kind": "interactor",
+        "labels_v2": [],
+        "description": "scripted interactor for gateway tests",
+        "name": "Scripted interactor",
+        "version": 3,
+        "min_pos_points": 2,
+        "min_neg_points": 0,
+        "startswith_box": True,  # CVAT: bool("false")
+        "startswith_box_optional": False,
+        "help_message": "click twice",
+        "animated_gif": "https://example.invalid/help.gif",
+    }
+    grabcut = listed["opencv-grabcut"]
+    assert set(grabcut) == BASE_KEYS | {
+        "min_pos_points",
+        "min_neg_points",
+        "startswith_box",
+        "startswith_box_optional",
+        "help_message",
+        "animated_gif",
+    }
+    assert (grabcut["min_pos_points"], grabcut["min_neg_points"], grabcut["version"]) == (1, 0, 2)
+    assert grabcut["startswith_box"] is False and grabcut["startswith_box_optional"] is True
+    assert grabcut["animated_gif"] == ""
+    assert set(listed[DETECTOR]) == BASE_KEYS and listed[DETECTOR]["version"] == 1
+    assert set(listed["pth-levan92-deepsort-mobilenetv2-reid"]) == BASE_KEYS
+    assert set(listed["opencv-tracker"]) == BASE_KEYS | {"supported_shape_types"}
+    assert client.api_client.lambda_api.retrieve_functions("test-lambda-interactor")[0] == scripted
+
+
+def test_unknown_task_is_400_on_requests(stack: LocalStack) -> None:
+    answer = post_request(stack, function=DETECTOR, task=99999)
+    assert answer.status_code == 400 and answer.json()["error"] == "Task matching query does not exist."
+
+
+@pytest.fixture(scope="module")
+def roi_task(client: Client, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Three 50x40 frames with the detector's labels."""
+    return create_task(client, tmp_path_factory.mktemp("roi"), [noise(i, (40, 50)) for i in range(3)], DETECTOR_LABELS)
+
+
+def test_roi_detector_online_moves_every_shape_back(client: Client, stack: LocalStack, roi_task: Any) -> None:
+    """[11, 8, 31, 38] -> a 20x30 crop; points move by (11, 8), a mask keeps its RLE and moves its box."""
+    _, plain = call(stack, DETECTOR, task=roi_task.id, frame=1)
+    status, answer = call(stack, DETECTOR, task=roi_task.id, frame=1, roi=[11, 8, 31, 38])
+    assert status == 200
+    by_type = {shape["type"]: shape for shape in answer["shapes"]}
+    assert by_type["rectangle"]["points"] == [11, 8, 11 + 19, 8 + 29]  # the function saw a 20x30 image
+    assert by_type["mask"]["points"] == [0, 16, 12, 10, 15, 13]
+    assert {s["type"] for s in plain["shapes"]} == set(by_type)
+    elements = sorted(by_type["skeleton"]["elements"], key=lambda e: e["points"])
+    assert [e["points"] for e in elements] == [[21, 18], [26, 28], [31, 38]]  # the missing one at the moved centre
+    assert [e["outside"] for e in elements] == [False, True, False]
+    assert answer["tags"] == plain["tags"]
+    _, polygons = call(stack, DETECTOR, task=roi_task.id, frame=1, roi=[11, 8, 31, 38], conv_mask_to_poly=True)
+    polygon = next(s for s in polygons["shapes"] if s["type"] == "polygon")
+    assert polygon["points"] == [12, 10, 15, 10, 15, 13, 12, 13]
+
+
+ROI_ONLINE_ERRORS = [
+    ([0, 0, 10], "ROI must contain four integer coordinates: [xtl, ytl, xbr, ybr]"),
+    ([0, 0, 10, 10, 10], "ROI must contain four integer coordinates: [xtl, ytl, xbr, ybr]"),
+    ([0, 0, 10.0, 10], "ROI must contain four integer coordinates: [xtl, ytl, xbr, ybr]"),
+    ([True, 0, 10, 10], "ROI must contain four integer coordinates: [xtl, ytl, xbr, ybr]"),
+    ("0,0,10,10", "ROI must contain four integer coordinates: [xtl, ytl, xbr, ybr]"),
+    ([-1, 0, 10, 10], "ROI coordinates must be non-negative"),
+    ([10, 10, 10, 20], "ROI size must be positive"),
+    ([10, 10, 20, 10], "ROI size must be positive"),
+    ([0, 0, 51, 40], "ROI is outside the image"),
+    ([0, 0, 50, 41], "ROI is outside the image"),
+]
+
+
+@pytest.mark.parametrize(("roi", "message"), ROI_ONLINE_ERRORS)
+def test_roi_online_errors(stack: LocalStack, roi_task: Any, roi: Any, message: str) -> None:
+    status, error = call(stack, DETECTOR, task=roi_task.id, frame=0, roi=roi)
+    assert (status, error["error"]) == (400, message)
+    body = {"task": roi_task.id, "frame": 0, "pos_points": [[1, 1], [2, 2]], "neg_points": [], "roi": roi}
+    status, error = call(stack, "test-lambda-interactor", **body)
+    assert (status, error["error"]) == (400, message)
+
+
+def test_roi_refused_on_trackers_and_reid(stack: LocalStack, roi_task: Any) -> None:
+    box = {"type": "rectangle", "points": [1, 1, 5, 5]}
+    status, error = call(stack, "test-lambda-tracker", task=roi_task.id, frame=0, shapes=[box], roi=[0, 0, 5, 5])
+    assert (status, error["error"]) == (400, "ROI is not supported for tracker functions")
+    body = {"frame0": 0, "frame1": 1, "boxes0": [box], "boxes1": [box], "roi": [0, 0, 5, 5]}
+    status, error = call(stack, "pth-levan92-deepsort-mobilenetv2-reid", task=roi_task.id, **body)
+    assert (status, error["error"]) == (400, "ROI is not supported for reid functions")
+
+
+@pytest.mark.parametrize(
+    ("roi", "message"),
+    [
+        (None, "This field may not be null."),
+        ([0, 0, 10], "Ensure this field has at least 4 elements."),
+        ([0, 0, 10, 10, 10], "Ensure this field has no more than 4 elements."),
+        ([0, 0, "x", 10], "A valid integer is required."),
+        ([0, 0, 10.5, 10], "A valid integer is required."),
+        ([True, 0, 10, 10], "A valid integer is required."),
+        ([-1, 0, 10, 10], "ROI coordinates must be non-negative"),
+        ([10, 10, 10, 20], "ROI size must be positive"),
+        ([0, 0, 51, 40], "ROI is outside the image"),
+    ],
+)
+def test_roi_request_errors(stack: LocalStack, roi_task: Any, roi: Any, message: str) -> None:
+    answer = post_request(stack, function=DETECTOR, task=roi_task.id, roi=roi)
+    assert (answer.status_code, answer.json()["error"]) == (400, message)
+
+
+def test_roi_request_refusals_by_kind_and_frame_sizes(client: Client, stack: LocalStack, tmp_path: Path) -> None:
+    mixed = create_task(client, tmp_path, [noise(1, (40, 50)), noise(2, (30, 50))], DETECTOR_LABELS)
+    answer = post_request(stack, function="test-lambda-interactor", task=mixed.id, roi=[0, 0, 5, 5])
+    assert (answer.status_code, answer.json()["error"]) == (400, "ROI is not supported for interactor functions")
+    answer = post_request(stack, function=DETECTOR, task=mixed.id, roi=[0, 0, 5, 5])
+    assert answer.status_code == 400
+    assert answer.json()["error"] == (
+        "ROI can be used for task annotation only when all processed frames have the same resolution"
+    )
+    assert mixed.id not in [item.function["task"] for item in client.api_client.lambda_api.list_requests()[0]]
+
+
+def test_roi_request_annotates_every_frame_in_the_region(client: Client, roi_task: Any) -> None:
+    done = wait_request(
+        client, submit(client, function=DETECTOR, task=roi_task.id, cleanup=True, roi=[10, 5, 30, 35]).id
+    )
+    assert done.status == "finished", done.exc_info
+    rectangles = [s for s in roi_task.get_annotations().shapes if s.type.value == "rectangle"]
+    assert sorted(s.frame for s in rectangles) == [0, 1, 2]
+    assert {tuple(s.points) for s in rectangles} == {(10.0, 5.0, 29.0, 34.0)}
+    masks = [s for s in roi_task.get_annotations().shapes if s.type.value == "mask"]
+    assert {tuple(s.points[-4:]) for s in masks} == {(11.0, 7.0, 14.0, 10.0)}
+
+
+def test_interactor_roi_moves_prompts_in_and_shapes_out(client: Client, stack: LocalStack, roi_task: Any) -> None:
+    body = {"pos_points": [[22, 33], [40, 30]], "neg_points": [[12, 14]], "obj_bbox": [[11, 8], [31, 38]]}
+    status, answer = call(stack, "test-lambda-interactor", task=roi_task.id, frame=0, roi=[11, 8, 31, 38], **body)
+    assert status == 200
+    received = answer["received"]
+    assert received["size"] == [20, 30] and received["format"] == "PNG"
+    assert received["pos_points"] == [[11, 25], [29, 22]] and received["neg_points"] == [[1, 6]]
+    assert received["obj_bbox"] == [[0, 0], [20, 30]] and received["text_prompts"] is None
+    mask, polygon = answer["shapes"]
+    assert mask["points"] == [0, 9, 21, 32, 23, 34] and mask["attributes"] == [{"spec_id": 0, "value": "0.9"}]
+    assert decode_mask(mask["points"], (40, 50))[33, 22]  # the clicked pixel, in the full frame
+    assert polygon["points"] == [22, 33, 24, 33, 24, 35]
+    _, plain = call(stack, "test-lambda-interactor", task=roi_task.id, frame=0, **body)
+    assert plain["received"]["size"] == [50, 40] and plain["received"]["pos_points"] == body["pos_points"]
+    assert plain["shapes"][0]["points"] == [0, 9, 21, 32, 23, 34]
+
+
+def test_interactor_legacy_dense_mask_is_pasted_into_the_region(
+    client: Client, stack: LocalStack, roi_task: Any
+) -> None:
+    body = {"pos_points": [[22, 33]], "neg_points": [], "threshold": 0.25}
+    status, answer = call(stack, "test-lambda-interactor", task=roi_task.id, frame=0, roi=[11, 8, 31, 38], **body)
+    assert status == 200 and answer["received"]["threshold"] == 0.25
+    mask = np.asarray(answer["mask"])
+    assert mask.shape == (40, 50) and np.argwhere(mask).tolist() == [[33, 22]]
+    status, answer = online(
+        client, "test-lambda-interactor", task=roi_task.id, frame=0, roi=[11, 8, 31, 38], **{**body, "threshold": 0.5}
+    )
+    assert status == 200 and answer["blob"] == "AAAAAA=="  # SAM's embedding passes untouched
+
+
+def test_interactor_text_prompts_and_point_pairs(stack: LocalStack, roi_task: Any) -> None:
+    body = {"task": roi_task.id, "frame": 0, "pos_points": [[1, 2], [3, 4]], "neg_points": []}
+    status, answer = call(stack, "test-lambda-interactor", **body, text_prompts=["a red car"])
+    assert status == 200 and answer["received"]["text_prompts"] == ["a red car"]
+    _, answer = call(stack, "test-lambda-interactor", **body, text_prompts=[])
+    assert "text_prompts" not in answer["received"]["keys"]  # CVAT passes them only when non-empty
+    assert answer["received"]["keys"] == ["image", "neg_points", "obj_bbox", "pos_points"]
+    for bad in ([[1, 2, 3]], [1, 2], [["a", 2]], 5):
+        status, error = call(stack, "test-lambda-interactor", **{**body, "pos_points": bad})
+        assert (status, error["error"]) == (400, "Interactor prompt points must contain point pairs")
+
+
+def test_interactor_roi_keeps_a_jpeg_frame_jpeg(client: Client, stack: LocalStack, tmp_path: Path) -> None:
+    path = tmp_path / "frame.jpg"
+    Image.fromarray(noise(3, (40, 50))).save(path, format="JPEG")
+    task = client.tasks.create_from_data(spec={"name": "jpeg", "labels": []}, resources=[str(path)])
+    body = {"pos_points": [[5, 5]], "neg_points": []}
+    _, answer = call(stack, "test-lambda-interactor", task=task.id, frame=0, roi=[2, 3, 12, 23], **body)
+    assert answer["received"]["format"] == "JPEG" and answer["received"]["size"] == [10, 20]
+
+
+def test_grabcut_roi_lands_on_the_object(client: Client, stack: LocalStack, tmp_path: Path) -> None:
+    """A real interactor on an off-centre object: placed as cvat-core places it, with and without a region."""
+    image = np.full((160, 220, 3), 30, np.uint8)
+    image[90:141, 130:181] = (220, 60, 40)
+    truth = np.zeros((160, 220), bool)
+    truth[90:141, 130:181] = True
+    task = create_task(client, tmp_path, [image], [])
+    body = {"pos_points": [[155, 115]], "neg_points": [], "obj_bbox": [[122, 82], [189, 149]]}
+    for roi in (None, [110, 70, 200, 158]):
+        extra = {} if roi is None else {"roi": roi}
+        status, answer = call(stack, "opencv-grabcut", task=task.id, frame=0, **body, **extra)
+        assert status == 200 and answer["shapes"][0]["type"] == "mask", answer
+        assert iou(decode_mask(answer["shapes"][0]["points"], truth.shape), truth) > 0.8, roi
+
+
+def test_mtcnn_roi_finds_the_face_where_it_is(client: Client, stack: LocalStack, tmp_path: Path) -> None:
+    """A real detector on a crop: the face box comes back in full-frame coordinates."""
+    canvas = np.full((600, 760, 3), 128, np.uint8)
+    canvas[60:572, 200:712] = data.astronaut()
+    task = create_task(client, tmp_path, [canvas], [{"name": "face", "type": "rectangle"}])
+    _, full = call(stack, "pth-timesler-mtcnn", task=task.id, frame=0)
+    status, cropped = call(stack, "pth-timesler-mtcnn", task=task.id, frame=0, roi=[300, 80, 560, 330])
+    assert status == 200 and len(full["shapes"]) == 1 and len(cropped["shapes"]) == 1
+    expected = [181.1 + 200, 62.2 + 60, 267.7 + 200, 172.1 + 60]
+    assert box_iou(full["shapes"][0]["points"], expected) > 0.8
+    assert box_iou(cropped["shapes"][0]["points"], expected) > 0.8
+
+
+def test_delete_running_request_frees_the_task(client: Client, tmp_path: Path) -> None:
+    task = create_task(client, tmp_path, [noise(i, (16, 16)) for i in range(30)], DETECTOR_LABELS)
+    call_ = submit(client, function=DETECTOR, task=task.id)
+    deadline = time.monotonic() + 30
+    while client.api_client.lambda_api.retrieve_requests(call_.id)[0].status != "started":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    client.api_client.lambda_api.delete_requests(call_.id)
+    with pytest.raises(exceptions.NotFoundException):
+        client.api_client.lambda_api.retrieve_requests(call_.id)
+    again = submit(client, function=DETECTOR, task=task.id, cleanup=True)  # accepted at once, no 409
+    assert again.status in ("queued", "started")
+    done = wait_request(client, again.id)
+    assert done.status == "finished" and done.progress == 100
+
+
+def test_reid_request_with_cleanup_runs_on_what_is_left(client: Client, tmp_path: Path) -> None:
+    """CVAT deletes the annotations first, so ReID finds no boxes and the request finishes empty."""
+    astronaut = data.astronaut()[:256, :256]
+    task = create_task(client, tmp_path, [astronaut] * 2, [{"name": "person", "type": "rectangle"}])
+    label_id = task.get_labels()[0].id
+    shapes = [
+        models.LabeledShapeRequest(type="rectangle", frame=f, label_id=label_id, points=[120.0, 30.0, 250.0, 200.0])
+        for f in range(2)
+    ]
+    task.set_annotations(models.LabeledDataRequest(shapes=shapes))
+    call_ = submit(client, function="pth-levan92-deepsort-mobilenetv2-reid", task=task.id, cleanup=True)
+    done = wait_request(client, call_.id)
+    assert done.status == "finished", done.exc_info
+    annotations = task.get_annotations()
+    assert annotations.shapes == [] and annotations.tracks == []

@@ -80,3 +80,35 @@ def test_rq_failed_job_reports_its_error(client: Client, task: Any) -> None:
     assert done.status == "failed" and "the handler broke" in done.exc_info
     listed, _ = client.api_client.lambda_api.list_requests()
     assert call.id not in [item.id for item in listed]
+
+
+def test_rq_delete_running_request_frees_the_task(client: Client, task: Any) -> None:
+    """CVAT deletes the RQ job: GET is a 404 and the next request for the task is accepted right away."""
+    first = submit(client, function=DETECTOR, task=task.id)
+    deadline = time.monotonic() + 30
+    while client.api_client.lambda_api.retrieve_requests(first.id)[0].status != "started":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    client.api_client.lambda_api.delete_requests(first.id)
+    second = submit(client, function=DETECTOR, task=task.id, cleanup=True)  # no 409 while the first winds down
+    assert second.id != first.id
+    with pytest.raises(exceptions.NotFoundException):
+        client.api_client.lambda_api.retrieve_requests(first.id)
+    done = wait_request(client, second.id)
+    assert done.status == "finished" and done.progress == 100
+    time.sleep(0.5)  # long enough for the first job to have stopped and been saved by its worker
+    with pytest.raises(exceptions.NotFoundException):
+        client.api_client.lambda_api.retrieve_requests(first.id)
+    assert wait_request(client, second.id).status == "finished"
+
+
+def test_zz_requests_run_again_after_redis_restarts(client: Client, task: Any, redis_server: RedisServer) -> None:
+    """Stop Redis, start it again: the rq workers that exited are restarted and a new request finishes.
+
+    (Named to run last: it restarts the module's Redis.)"""
+    redis_server.stop()
+    time.sleep(3)  # the workers notice and exit
+    redis_server.start()
+    call = submit(client, function=DETECTOR, task=task.id, cleanup=True)
+    done = wait_request(client, call.id, timeout_s=90)
+    assert done.status == "finished", done

@@ -203,13 +203,40 @@ def test_interactor_click_count_limits() -> None:
         interactor.InteractorRules(min_pos_points=4, max_pos_points=3)
 
 
-def test_mask_payload_is_bounded() -> None:
+def test_mask_shapes_are_cvat_rle_over_the_box_placed_where_the_object_is() -> None:
+    from cvat_serverless.harness import cvat_core
+
     bitmap = np.zeros((40, 60), bool)
     bitmap[10:20, 30:35] = True
-    payload = interactor.mask_payload(bitmap)
-    assert payload["bounds"] == [30, 10, 34, 19]
-    assert np.asarray(payload["mask"]).shape == (10, 5)
-    assert interactor.mask_payload(np.zeros((4, 4))) == {"mask": [], "points": []}
+    answer = interactor.mask_shapes(bitmap, 0.875)
+    (shape,) = answer["shapes"]
+    assert shape["type"] == "mask" and shape["points"][-4:] == [30, 10, 34, 19]
+    assert shape["points"][:-4] == [0, 50]  # the zero run first (empty here), then the 10×5 box full
+    assert shape["attributes"] == [{"spec_id": 0, "value": "0.8750"}]
+    (placed,) = cvat_core.place(answer, 60, 40)
+    assert np.array_equal(placed.bitmap, bitmap) and placed.confidence == 0.875
+    assert interactor.mask_shapes(np.zeros((4, 4))) == {"shapes": []}
+    assert interactor.mask_shapes(bitmap)["shapes"][0]["attributes"] == []
+
+
+def test_a_cropped_legacy_mask_lands_at_the_top_left_corner_in_cvat() -> None:
+    """Why 'bounds' had to go: cvat-core wraps {"mask"} rows as a box from (0, 0)."""
+    from cvat_serverless.harness import cvat_core
+
+    bitmap = np.zeros((40, 60), bool)
+    bitmap[10:20, 30:35] = True
+    legacy = {"mask": (bitmap[10:20, 30:35].astype(np.uint8) * 255).tolist(), "bounds": [30, 10, 34, 19]}
+    (placed,) = cvat_core.place(legacy, 60, 40)
+    assert placed.bitmap[0:10, 0:5].all() and not (placed.bitmap & bitmap).any()
+    (full,) = cvat_core.place({"mask": (bitmap.astype(np.uint8) * 255).tolist()}, 60, 40)
+    assert np.array_equal(full.bitmap, bitmap)
+
+
+def test_interactor_text_prompts_are_parsed() -> None:
+    body = {"image": IMAGE, "pos_points": [[1, 1]], "neg_points": [], "text_prompts": ["a cat", "a dog"]}
+    assert interactor.parse_request(body, interactor.InteractorRules()).text_prompts == ("a cat", "a dog")
+    with pytest.raises(BadRequest, match="text_prompts"):
+        interactor.parse_request({**body, "text_prompts": [1]}, interactor.InteractorRules())
 
 
 def test_tracker_start_continue_and_shape_types() -> None:

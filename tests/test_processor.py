@@ -94,3 +94,23 @@ def test_sigterm_shuts_down_cleanly() -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+@pytest.mark.parametrize("num_workers", [1, 2])
+def test_an_idle_worker_killed_is_restarted_and_no_request_sees_it_die(num_workers: int) -> None:
+    """kill -9 of an idle worker: the event goes to a live worker (or waits for the restart), never a 500."""
+    import os
+
+    with start_processor(FIXTURES / "echo", num_workers=num_workers) as processor:
+        victim = processor.status()["workers"][0]
+        os.kill(victim["pid"], signal.SIGKILL)
+        answers = [httpx.post(processor.url, json={"n": i}, timeout=30) for i in range(4)]
+        assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            worker = processor.status()["workers"][0]
+            if worker["state"] == "ready" and worker["pid"] not in (None, victim["pid"]):
+                break
+            time.sleep(0.1)
+        assert worker["restarts"] == 1 and worker["pid"] != victim["pid"] and worker["state"] == "ready"
+        assert processor.status()["state"] == "ready"

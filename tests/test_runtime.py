@@ -6,9 +6,11 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from nuclio_sdk import Response
 
+from common.image import encode_image
 from cvat_serverless.runtime import FunctionSpecError, LoadedFunction, encode_output, parse_duration, read_function_spec
 
 FIXTURES = Path(__file__).parent / "fixtures" / "functions"
@@ -127,3 +129,37 @@ def test_bare_list_strict_mode_and_response_objects() -> None:
     assert encode_output([]).status_code == 500
     response = encode_output(Response(body=json.dumps([1, 2]), content_type="application/json", status_code=202))
     assert (response.status_code, response.json()) == (202, [1, 2])
+
+
+def test_deeply_nested_json_is_a_400_and_the_function_lives_on() -> None:
+    """100000 '[' then ']' used to kill the worker with a RecursionError in the event builder."""
+    from cvat_serverless.runtime import LoadedFunction
+
+    function = LoadedFunction.load(Path(__file__).parents[1] / "serverless/opencv/grabcut/nuclio")
+    try:
+        for body in (b"[" * 100_000 + b"]" * 100_000, b'{"image": ' + b"[" * 50 + b"]" * 50 + b"}"):
+            answer = function.invoke(body)
+            assert answer.status_code == 400 and "levels deep" in answer.json()["error"]
+        assert function.invoke({"image": "x"}).status_code == 400  # the next request is served
+    finally:
+        function.close()
+
+
+def test_huge_integers_are_a_400_not_an_overflow() -> None:
+    from cvat_serverless.runtime import LoadedFunction
+
+    function = LoadedFunction.load(Path(__file__).parents[1] / "serverless/opencv/grabcut/nuclio")
+    try:
+        image = encode_image(np.zeros((20, 20, 3), np.uint8))
+        huge = 10**400
+        for body in (
+            {"image": image, "pos_points": [[huge, 1]]},
+            {"image": image, "pos_points": [[1, 1]], "threshold": huge},
+        ):
+            answer = function.invoke(body)
+            assert answer.status_code == 400, answer.json()
+            assert "about 401 digits" in answer.json()["error"]
+        longer = b'{"image": "x", "threshold": ' + b"9" * 5000 + b"}"  # past Python's int digit limit
+        assert function.invoke(longer).status_code == 400
+    finally:
+        function.close()

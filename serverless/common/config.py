@@ -10,7 +10,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
+DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
+"""40 MP: an 8K UHD frame (33 MP) passes; a 10000×10000 image (100 MP, a 97 KB PNG when black) is a
+413 from its header before any pixel is decoded. Raise it per function with ``CVAT_FN_MAX_IMAGE_PIXELS``
+in the yaml's ``spec.env`` for models that really take larger frames."""
 DEFAULT_MAX_IMAGE_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_POINTS = 10_000
 

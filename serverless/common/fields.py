@@ -14,18 +14,38 @@ import numpy as np
 from common.errors import BadRequest, PayloadTooLarge
 
 
+def finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None when it is no JSON number, not finite, or an integer too
+    large for a float (JSON allows integers of any length: ``float(10**400)`` overflows)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        result = float(value)
+    except OverflowError:
+        return None
+    return result if math.isfinite(result) else None
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def number(
     body: Mapping[str, Any], name: str, default: float | None, *, low: float | None = None, high: float | None = None
 ) -> float | None:
     """Read an optional finite number field, checked against ``[low, high]``; ``null`` means absent."""
-    value = body.get(name)
-    if value is None:
+    raw = body.get(name)
+    if raw is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise BadRequest(f"{name!r} must be a finite number, got {value!r}")
+    value = finite(raw)
+    if value is None:
+        raise BadRequest(f"{name!r} must be a finite number, got {_shown(raw)}")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise BadRequest(f"{name!r} must be between {low} and {high}, got {value!r}")
-    return float(value)
+        raise BadRequest(f"{name!r} must be between {low} and {high}, got {_shown(raw)}")
+    return value
 
 
 def threshold(body: Mapping[str, Any], default: float | None) -> float | None:
@@ -34,9 +54,10 @@ def threshold(body: Mapping[str, Any], default: float | None) -> float | None:
 
 
 def coordinate(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise BadRequest(f"{where} must be a finite number, got {value!r}")
-    return float(value)
+    result = finite(value)
+    if result is None:
+        raise BadRequest(f"{where} must be a finite number, got {_shown(value)}")
+    return result
 
 
 def point_list(

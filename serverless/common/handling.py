@@ -19,6 +19,21 @@ from common.errors import BadRequest, FunctionError, status_of
 from common.response import error_response, json_response
 
 JSON_TYPES = ("application/json",)
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays/objects accepted in a body; CVAT's requests nest 4 deep at most."""
+
+
+def check_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
+    """Raise :class:`BadRequest` when ``value`` nests deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, Mapping) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            raise BadRequest(f"the body nests arrays/objects more than {limit} levels deep")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (Mapping, list)))
 
 
 def _content_type(event: Any) -> str:
@@ -30,10 +45,12 @@ def request_body(event: Any) -> Mapping[str, Any]:
 
     - A dict body (Nuclio decoded ``application/json``) is used as is.
     - A bytes/str body is parsed as JSON when the content type is JSON (``charset`` allowed).
-    - Anything else is a :class:`BadRequest` that says what was wrong.
+    - Anything else is a :class:`BadRequest` that says what was wrong, and so is a body nested
+      deeper than :data:`MAX_JSON_DEPTH` (Python's parser would otherwise recurse until it fails).
     """
     body = getattr(event, "body", None)
     if isinstance(body, Mapping):
+        check_depth(body)
         return body
     content_type = _content_type(event)
     if content_type not in JSON_TYPES:
@@ -49,10 +66,13 @@ def request_body(event: Any) -> Mapping[str, Any]:
         raise BadRequest("the body is empty; expected a JSON object")
     try:
         parsed = json.loads(body)
-    except (TypeError, json.JSONDecodeError) as error:
+    except (TypeError, ValueError) as error:  # JSONDecodeError, or an integer past Python's digit limit
         raise BadRequest(f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise BadRequest(f"the body nests arrays/objects more than {MAX_JSON_DEPTH} levels deep") from None
     if not isinstance(parsed, dict):
         raise BadRequest(f"the body must be a JSON object, got {type(parsed).__name__}")
+    check_depth(parsed)
     return parsed
 
 

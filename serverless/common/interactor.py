@@ -1,4 +1,4 @@
-"""Interactor contract: ``{image, pos_points, neg_points, obj_bbox?, threshold?}`` → mask (§4.2)."""
+"""Interactor contract: ``{image, pos_points, neg_points, obj_bbox?, threshold?}`` → CVAT mask shapes (§4.2)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from common.errors import BadModelOutput, BadRequest, InvalidFunctionConfig
 from common.handling import serve
 from common.image import decode_image
 from common.labels import FunctionConfig
-from common.masks import mask_bbox, mask_to_polygon
+from common.masks import bitmap_to_rle
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +29,8 @@ class InteractorRequest:
     obj_bbox: tuple[float, float, float, float] | None
     """(x1, y1, x2, y2) clipped to the image, or None."""
     threshold: float | None
+    text_prompts: tuple[str, ...] = ()
+    """What CVAT 2.73 passes through from the client (``text_prompts``); models without text ignore it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,7 +90,7 @@ class Interactor(Protocol):
     rules: InteractorRules
 
     def infer(self, request: InteractorRequest) -> Any:
-        """Return a full-image bitmap (H×W) or a ready payload/Response."""
+        """Return a full-image bitmap (H×W), a :class:`MaskResult` or a ready payload/Response."""
         ...
 
 
@@ -109,38 +111,61 @@ def parse_request(body: Mapping[str, Any], rules: InteractorRules, limits: Limit
     if len(neg) < rules.min_neg_points:
         raise BadRequest(f"'neg_points' has {len(neg)} points; this function needs at least {rules.min_neg_points}")
     return InteractorRequest(
-        image=image, pos_points=pos, neg_points=neg, obj_bbox=obj_bbox, threshold=fields.threshold(body, None)
+        image=image,
+        pos_points=pos,
+        neg_points=neg,
+        obj_bbox=obj_bbox,
+        threshold=fields.threshold(body, None),
+        text_prompts=_text_prompts(body.get("text_prompts"), limits),
     )
 
 
-def mask_payload(bitmap: np.ndarray) -> dict[str, Any]:
-    """The response CVAT's interactor UI reads: ``{"mask", "bounds", "points"}``.
+def _text_prompts(raw: Any, limits: Limits) -> tuple[str, ...]:
+    if raw in (None, "", []):
+        return ()
+    prompts = [raw] if isinstance(raw, str) else raw
+    if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+        raise BadRequest("'text_prompts' must be a string or a list of strings")
+    if len(prompts) > limits.max_points:
+        raise BadRequest(f"'text_prompts' has {len(prompts)} items; at most {limits.max_points} are accepted")
+    return tuple(prompts)
 
-    ``mask`` holds the 0/255 rows of the inclusive ``bounds`` box (not the full image, which
-    would be megabytes of JSON); ``points`` is the outline as ``[[x, y], ...]``. This is
-    cvat-core's ``InteractorResults``. An empty mask gives empty lists and no ``bounds``.
+
+@dataclass(frozen=True)
+class MaskResult:
+    """What a model found: a full-image bitmap (H×W) and the model's own confidence, when it has one."""
+
+    bitmap: np.ndarray
+    confidence: float | None = None
+
+
+def mask_shapes(bitmap: np.ndarray, confidence: float | None = None) -> dict[str, Any]:
+    """The answer CVAT 2.73 reads from an interactor: ``{"shapes": [{"type": "mask", ...}]}``.
+
+    ``points`` is CVAT's RLE of the mask's inclusive bounding box (run lengths, row-major,
+    starting with the zero run) followed by ``xtl, ytl, xbr, ybr`` in image coordinates, which
+    is where cvat-core places it. A confidence goes into the attribute with ``spec_id`` 0, the
+    one CVAT's UI reads for its confidence slider. An empty mask answers no shape.
     """
-    mask = np.asarray(bitmap) != 0
-    box = mask_bbox(mask)
-    if box is None:
-        return {"mask": [], "points": []}
-    xtl, ytl, xbr, ybr = box
-    crop = mask[ytl : ybr + 1, xtl : xbr + 1].astype(np.uint8) * 255
-    outline = mask_to_polygon(mask) or []
-    pairs = [[outline[i], outline[i + 1]] for i in range(0, len(outline), 2)]
-    return {"mask": crop.tolist(), "bounds": [xtl, ytl, xbr, ybr], "points": pairs}
+    rle = bitmap_to_rle(np.asarray(bitmap))
+    if rle is None:
+        return {"shapes": []}
+    attributes = [] if confidence is None else [{"spec_id": 0, "value": f"{float(confidence):.4f}"}]
+    return {"shapes": [{"type": "mask", "points": rle, "attributes": attributes}]}
 
 
 def handle(context: Any, event: Any, model: Interactor, limits: Limits | None = None) -> Response:
-    """Serve one interactor event with ``model``; a bitmap result becomes :func:`mask_payload`."""
+    """Serve one interactor event with ``model``; a bitmap or :class:`MaskResult` becomes :func:`mask_shapes`."""
 
     def run(body: Mapping[str, Any]) -> Any:
         request = parse_request(body, model.rules, limits)
         result = model.infer(request)
         if isinstance(result, np.ndarray):
-            if result.shape[:2] != (request.image.height, request.image.width):
-                raise BadModelOutput(f"interactor mask shape {result.shape} differs from the image")
-            return mask_payload(result)
+            result = MaskResult(result)
+        if isinstance(result, MaskResult):
+            if result.bitmap.shape[:2] != (request.image.height, request.image.width):
+                raise BadModelOutput(f"interactor mask shape {result.bitmap.shape} differs from the image")
+            return mask_shapes(result.bitmap, result.confidence)
         return result
 
     return serve(context, event, run)

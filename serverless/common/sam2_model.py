@@ -90,7 +90,7 @@ NUM_FRAMES = 1 << 20
 class Sam2Memory:
     """One tracked object's memory: its conditioning frame and the last ``num_maskmem - 1`` frames.
 
-    Converted to and from ``(data, arrays)`` for :mod:`common.state_store` (plain JSON + float32).
+    Converted to and from ``(data, arrays)`` for :mod:`common.state_store` (plain JSON + float16).
     """
 
     def __init__(self, frame: int, outputs: dict[int, dict[str, Any]], cond_frame: int = 0) -> None:
@@ -109,25 +109,35 @@ class Sam2Memory:
             del self.outputs[index]
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Plain JSON + float16 arrays: each frame's memory features and object pointer, and the memory's
+        positional encoding once (it is the same for every frame, as SAM2's own video predictor notes when it
+        caches it as a constant). SAM2's video predictor itself keeps memory features in bfloat16; float16
+        has more mantissa bits and halves what float32 took (tests bound the effect on the masks)."""
         arrays: dict[str, Any] = {}
         for index, out in self.outputs.items():
-            arrays[f"{index}.maskmem_features"] = out["maskmem_features"].float().cpu().numpy()
-            arrays[f"{index}.maskmem_pos_enc"] = out["maskmem_pos_enc"][-1].float().cpu().numpy()
-            arrays[f"{index}.obj_ptr"] = out["obj_ptr"].float().cpu().numpy()
+            arrays[f"{index}.maskmem_features"] = out["maskmem_features"].float().cpu().numpy().astype("float16")
+            arrays[f"{index}.obj_ptr"] = out["obj_ptr"].float().cpu().numpy().astype("float16")
+        first = self.outputs[self.cond_frame]
+        arrays["maskmem_pos_enc"] = first["maskmem_pos_enc"][-1].float().cpu().numpy().astype("float16")
         return {"frame": self.frame, "cond_frame": self.cond_frame, "frames": sorted(self.outputs)}, arrays
 
     @classmethod
     def from_state(cls, data: dict[str, Any], arrays: dict[str, Any], device: Any) -> Sam2Memory:
+        import numpy as np
         import torch
 
         from common.errors import InvalidTrackerState
 
+        def tensor(name: str) -> Any:
+            return torch.from_numpy(np.asarray(arrays[name], dtype=np.float32)).to(device)
+
         try:
+            pos_enc = tensor("maskmem_pos_enc")
             outputs = {
                 int(index): {
-                    "maskmem_features": torch.from_numpy(arrays[f"{index}.maskmem_features"]).to(device),
-                    "maskmem_pos_enc": [torch.from_numpy(arrays[f"{index}.maskmem_pos_enc"]).to(device)],
-                    "obj_ptr": torch.from_numpy(arrays[f"{index}.obj_ptr"]).to(device),
+                    "maskmem_features": tensor(f"{index}.maskmem_features"),
+                    "maskmem_pos_enc": [pos_enc],
+                    "obj_ptr": tensor(f"{index}.obj_ptr"),
                 }
                 for index in data["frames"]
             }
@@ -140,7 +150,7 @@ class Sam2Memory:
 
 
 class Sam2Tracker:
-    """Frame-by-frame SAM2 video tracking of one object from a mask, with the memory kept outside."""
+    """Frame-by-frame SAM2 video tracking of one object from a mask or a box, with the memory kept outside."""
 
     def __init__(self, model: Any) -> None:
         self.model = model
@@ -167,16 +177,32 @@ class Sam2Tracker:
         logits = functional.interpolate(out["pred_masks_high_res"], size=shape, mode="bilinear", align_corners=False)
         return (logits[0, 0] > 0).cpu().numpy()
 
-    def start(self, pixels: Any, mask: Any, features: tuple[Any, Any, Any] | None = None) -> tuple[Any, Sam2Memory]:
-        """Begin tracking the object ``mask`` (H×W bool) in this frame: (mask, memory)."""
+    def start(
+        self, pixels: Any, mask: Any = None, features: tuple[Any, Any, Any] | None = None, box: Any = None
+    ) -> tuple[Any, Sam2Memory]:
+        """Begin tracking an object in this frame from its ``mask`` (H×W bool) or its ``box``
+        ``(x1, y1, x2, y2)`` (SAM2's box prompt: two corner points labelled 2 and 3): (mask, memory)."""
         import torch
         import torch.nn.functional as functional
 
+        if (mask is None) == (box is None):
+            raise ValueError("start from a mask or from a box")
         size = int(self.model.image_size)
+        height, width = pixels.shape[:2]
         with torch.inference_mode():
             feats, pos, sizes = features or self.features(pixels)
-            mask_input = torch.from_numpy(mask.astype("float32"))[None, None]
-            mask_input = functional.interpolate(mask_input, size=(size, size), mode="bilinear", align_corners=False)
+            mask_inputs = point_inputs = None
+            if mask is not None:
+                mask_input = torch.from_numpy(mask.astype("float32"))[None, None]
+                mask_input = functional.interpolate(mask_input, size=(size, size), mode="bilinear", align_corners=False)
+                mask_inputs = (mask_input > 0.5).to(self.device)
+            else:
+                corners = torch.tensor([[box[0], box[1]], [box[2], box[3]]], dtype=torch.float32)
+                corners = corners / torch.tensor([width, height], dtype=torch.float32) * size
+                point_inputs = {
+                    "point_coords": corners[None].to(self.device),
+                    "point_labels": torch.tensor([[2, 3]], dtype=torch.int32, device=self.device),
+                }
             memory = Sam2Memory(0, {}, cond_frame=0)
             out = self.model.track_step(
                 frame_idx=0,
@@ -184,15 +210,13 @@ class Sam2Tracker:
                 current_vision_feats=feats,
                 current_vision_pos_embeds=pos,
                 feat_sizes=sizes,
-                point_inputs=None,
-                mask_inputs=(mask_input > 0.5).to(self.device),
-                output_dict=memory.output_dict()
-                if memory.outputs
-                else {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}},
+                point_inputs=point_inputs,
+                mask_inputs=mask_inputs,
+                output_dict={"cond_frame_outputs": {}, "non_cond_frame_outputs": {}},
                 num_frames=NUM_FRAMES,
             )
             memory.outputs[0] = {key: out[key] for key in MEMORY_KEYS}
-            return self._mask_of(out, mask.shape), memory
+            return self._mask_of(out, (height, width)), memory
 
     def step(
         self, pixels: Any, memory: Sam2Memory, features: tuple[Any, Any, Any] | None = None

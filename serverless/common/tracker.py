@@ -134,12 +134,22 @@ def shape_bitmap(shape: TrackedShape, size: tuple[int, int]) -> Any:
 
 
 def shape_from_bitmap(bitmap: Any, shape_type: str) -> dict[str, Any] | None:
-    """A tracked object's answer shape of ``shape_type`` (mask or polygon), or None when it vanished."""
-    from common.masks import bitmap_to_rle, mask_to_polygon
+    """A tracked object's answer shape of ``shape_type`` (mask, polygon or rectangle), or None when it vanished.
+
+    A rectangle is the mask's box in CVAT's continuous coordinates: pixels ``xtl..xbr`` span
+    ``[xtl, xbr + 1]``, so a box prompted from a rectangle comes back the same size.
+    """
+    from common.masks import bitmap_to_rle, mask_bbox, mask_to_polygon
 
     if shape_type == "mask":
         rle = bitmap_to_rle(bitmap)
         return None if rle is None else {"type": "mask", "points": rle}
+    if shape_type == "rectangle":
+        box = mask_bbox(bitmap)
+        if box is None:
+            return None
+        xtl, ytl, xbr, ybr = box
+        return {"type": "rectangle", "points": [float(xtl), float(ytl), float(xbr + 1), float(ybr + 1)]}
     polygon = mask_to_polygon(bitmap)
     return None if not polygon or len(polygon) < 6 else {"type": "polygon", "points": polygon}
 

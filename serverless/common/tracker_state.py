@@ -30,7 +30,7 @@ from common.errors import InvalidTrackerState
 SECRET_ENV = "CVAT_FN_STATE_SECRET"
 MAX_AGE_S = 8 * 3600
 MAX_STATE_BYTES = 2 * 1024 * 1024
-DTYPES = frozenset({"uint8", "int32", "int64", "float32", "float64"})
+DTYPES = frozenset({"uint8", "int32", "int64", "float16", "float32", "float64"})
 _PROCESS_SECRET = secrets.token_bytes(32)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from common.masks import decode_function_mask
+from common.masks import decode_function_mask, mask_to_polygon, rle_to_bitmap
 
 PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240)]
 
@@ -29,10 +29,14 @@ def _paint_mask(image: Image.Image, full: np.ndarray, color: tuple[int, int, int
 def _draw_item(image: Image.Image, item: dict[str, Any]) -> Image.Image:
     label, kind = str(item.get("label", "")), item.get("type")
     color = _color(label)
+    points = item.get("points") or []
     if kind == "mask" and item.get("mask"):
         image = _paint_mask(image, decode_function_mask(item["mask"], (image.height, image.width)), color)
+    elif kind == "mask" and len(points) >= 5:  # CVAT's RLE + box (interactor and tracker shapes)
+        bitmap = rle_to_bitmap(points, (image.height, image.width))
+        image = _paint_mask(image, bitmap, color)
+        points = mask_to_polygon(bitmap) or []
     draw = ImageDraw.Draw(image)
-    points = item.get("points") or []
     if kind == "rectangle" and len(points) == 4:
         draw.rectangle(points, outline=color, width=2)
     elif kind in ("polygon", "mask") and len(points) >= 6:
@@ -57,13 +61,11 @@ def render(image: Image.Image, answer: Any) -> Image.Image:
             if isinstance(item, dict):
                 canvas = _draw_item(canvas, item)
     elif isinstance(answer, dict) and answer.get("mask"):
+        # A legacy full-image {"mask"}: rows from the top-left corner, as cvat-core reads them.
         full = np.zeros((canvas.height, canvas.width), bool)
         crop = np.asarray(answer["mask"]) > 0
-        xtl, ytl = answer.get("bounds", [0, 0])[:2]
-        full[ytl : ytl + crop.shape[0], xtl : xtl + crop.shape[1]] = crop
+        full[: crop.shape[0], : crop.shape[1]] = crop[: canvas.height, : canvas.width]
         canvas = _paint_mask(canvas, full, PALETTE[0])
-        if answer.get("points"):
-            ImageDraw.Draw(canvas).polygon([tuple(p) for p in answer["points"]], outline=PALETTE[0], width=2)
     elif isinstance(answer, dict) and isinstance(answer.get("shapes"), list):
         for shape in answer["shapes"]:
             if shape is not None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -20,6 +21,8 @@ import uvicorn
 
 from cvat_serverless.dashboard import FunctionRegistry, build_dashboard
 from cvat_serverless.gateway import GatewayConfig, NuclioSettings, build_gateway
+from cvat_serverless.processor.pool import STATE_SECRET_ENV
+from cvat_serverless.secret_files import persistent_secret
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -51,6 +54,11 @@ class ThreadedServer:
         self.thread.join(30)
 
 
+LOG = logging.getLogger("cvat_serverless.stack")
+RQ_RESTART_MIN_S = 0.5
+RQ_RESTART_MAX_S = 8.0
+
+
 @dataclass
 class LocalStack:
     """Processors + dashboard + gateway (+ RQ workers when a Redis URL is given)."""
@@ -75,7 +83,9 @@ class LocalStack:
     registry: FunctionRegistry | None = None
     servers: list[ThreadedServer] = field(default_factory=list)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    rq_restarts: int = 0
     _close_gateway: Any = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def dashboard_url(self) -> str:
@@ -89,7 +99,12 @@ class LocalStack:
         """Start everything; returns ``{function: reason}`` for functions that failed to initialise."""
         self.dashboard_port = self.dashboard_port or free_port(self.host)
         self.gateway_port = self.gateway_port or free_port(self.host)
-        self.registry = FunctionRegistry(folders=self.folders, env=dict(self.env), num_workers=self.num_workers)
+        env = dict(self.env)
+        if STATE_SECRET_ENV not in env and STATE_SECRET_ENV not in os.environ:
+            # One secret for every function of the platform, kept across restarts: tracker states
+            # issued before a processor (or the platform) restarts stay valid after it.
+            env[STATE_SECRET_ENV] = persistent_secret(self.data_dir / "function_state_secret")
+        self.registry = FunctionRegistry(folders=self.folders, env=env, num_workers=self.num_workers)
         self.registry.start()
         failures = self.registry.wait_ready(ready_timeout_s)
         self.servers.append(
@@ -112,9 +127,26 @@ class LocalStack:
         if self.redis_url:
             for _ in range(self.rq_workers):
                 self.workers.append(start_rq_worker(self.redis_url, nuclio))
+            threading.Thread(target=self._supervise_rq, args=(nuclio,), name="rq-supervisor", daemon=True).start()
         return failures
 
+    def _supervise_rq(self, nuclio: NuclioSettings) -> None:
+        """Restart every ``rq worker`` that exits (it does when Redis goes away), with a capped backoff
+        while Redis stays down, so requests run again as soon as Redis is back."""
+        assert self.redis_url is not None
+        delay = RQ_RESTART_MIN_S
+        while not self._stopping.wait(delay):
+            exited = [i for i, worker in enumerate(self.workers) if worker.poll() is not None]
+            for index in exited:
+                if self._stopping.is_set():
+                    return
+                LOG.warning("rq worker exited (%s); restarting it", self.workers[index].returncode)
+                self.workers[index] = start_rq_worker(self.redis_url, nuclio)
+                self.rq_restarts += 1
+            delay = min(delay * 2, RQ_RESTART_MAX_S) if exited else RQ_RESTART_MIN_S
+
     def stop(self) -> None:
+        self._stopping.set()
         for worker in self.workers:
             worker.terminate()
         for worker in self.workers:

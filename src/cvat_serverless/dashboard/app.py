@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -15,11 +17,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cvat_serverless.dashboard.registry import PROJECT, FunctionRegistry
+from cvat_serverless.bodies import BodyTooLarge, read_limited
+from cvat_serverless.dashboard.registry import PROJECT, FunctionRegistry, ManagedFunction
 from cvat_serverless.runtime.spec import FunctionSpecError, parse_duration
 
 DEFAULT_INVOKE_TIMEOUT_S = 120.0
 SUPERVISE_INTERVAL_S = 2.0
+STATUS_MAX_AGE_FACTOR = 1.25
+"""A processor's status younger than 1.25 supervision intervals is answered from memory (supervision
+refreshes it every interval), so CVAT's function GET on every online call costs no processor round trip."""
 _HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "authorization"}
 
 
@@ -41,21 +47,50 @@ class BearerToken(BaseHTTPMiddleware):
         return await call_next(request)
 
 
-def build_dashboard(registry: FunctionRegistry, *, token: str | None = None) -> Starlette:
+def build_dashboard(
+    registry: FunctionRegistry, *, token: str | None = None, supervise_interval_s: float = SUPERVISE_INTERVAL_S
+) -> Starlette:
     """The dashboard app: list/get functions and invoke them through their processors."""
+    max_age_s = supervise_interval_s * STATUS_MAX_AGE_FACTOR
     shared: dict[str, httpx.AsyncClient] = {}  # one keep-alive client to the processors, made in the lifespan
+    statuses: dict[str, tuple[float, Any, dict[str, Any]]] = {}  # name -> (when, handle, status)
+
+    async def fetch_status(name: str, managed: ManagedFunction) -> dict[str, Any]:
+        handle = managed.handle
+        if handle is None:
+            return {"state": "building", "message": "starting"}
+        if handle.process.poll() is not None:
+            status = {"state": "error", "message": f"processor exited with code {handle.process.returncode}"}
+        else:
+            try:
+                status = (await shared["client"].get(f"{handle.url}/__internal/status", timeout=5)).json()
+            except (httpx.HTTPError, ValueError):
+                status = {"state": "building", "message": "processor is starting"}
+        statuses[name] = (time.monotonic(), handle, status)
+        return status
+
+    async def status_of(name: str, managed: ManagedFunction) -> dict[str, Any]:
+        cached = statuses.get(name)
+        if cached and cached[1] is managed.handle and time.monotonic() - cached[0] < max_age_s:
+            return cached[2]
+        return await fetch_status(name, managed)
 
     async def list_functions(request: Request) -> Response:
         project = request.headers.get("x-nuclio-project-name")
         if project and project != PROJECT:
             return JSONResponse({})
-        return JSONResponse({name: managed.config() for name, managed in registry.functions.items()})
+        items = list(registry.functions.items())
+        found = await asyncio.gather(*(status_of(name, managed) for name, managed in items))
+        return JSONResponse(
+            {name: managed.config(status) for (name, managed), status in zip(items, found, strict=True)}
+        )
 
     async def get_function(request: Request) -> Response:
-        managed = registry.functions.get(request.path_params["name"])
+        name = request.path_params["name"]
+        managed = registry.functions.get(name)
         if managed is None:
-            return _error(404, f"function {request.path_params['name']!r} not found")
-        return JSONResponse(managed.config())
+            return _error(404, f"function {name!r} not found")
+        return JSONResponse(managed.config(await status_of(name, managed)))
 
     async def invoke(request: Request) -> Response:
         name = request.headers.get("x-nuclio-function-name")
@@ -75,10 +110,14 @@ def build_dashboard(registry: FunctionRegistry, *, token: str | None = None) -> 
             if not k.lower().startswith("x-nuclio-") and k.lower() not in _HOP_HEADERS
         }
         try:
+            body = await read_limited(request, managed.spec.max_request_body_size)
+        except BodyTooLarge as error:
+            return _error(413, f"Failed to invoke function: {error} (the function's maxRequestBodySize)")
+        try:
             answer = await shared["client"].request(
                 request.method,
                 managed.handle.url + path,
-                content=await request.body(),
+                content=body,
                 headers=headers,
                 params=request.query_params,
                 timeout=timeout,
@@ -91,14 +130,16 @@ def build_dashboard(registry: FunctionRegistry, *, token: str | None = None) -> 
         return Response(answer.content, status_code=answer.status_code, headers=passed)
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"functions": {n: m.state()["state"] for n, m in registry.functions.items()}})
+        found = {name: await status_of(name, managed) for name, managed in registry.functions.items()}
+        return JSONResponse({"functions": {name: status.get("state", "building") for name, status in found.items()}})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async def supervise() -> None:
             while True:
-                await asyncio.sleep(SUPERVISE_INTERVAL_S)
+                await asyncio.sleep(supervise_interval_s)
                 await asyncio.to_thread(registry.supervise)
+                await asyncio.gather(*(fetch_status(n, m) for n, m in list(registry.functions.items())))
 
         task = asyncio.get_running_loop().create_task(supervise())
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)

@@ -47,11 +47,15 @@ class ManagedFunction:
     """The worker count the processor really runs with, when it overrides the yaml's."""
     """The annotations the function really serves (from ``CVAT_FUNCTION_YAML`` when the env points elsewhere)."""
 
-    def state(self) -> dict[str, Any]:
-        """Nuclio-style status: state building/ready/error, message and httpPort."""
+    def state(self, status: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Nuclio-style status: state building/ready/error, message and httpPort.
+
+        ``status`` is the processor's ``/__internal/status`` document when the caller has it (the
+        dashboard keeps a fresh copy); without it, the processor is asked now (a blocking call).
+        """
         if self.handle is None:
             return {"state": "building", "message": "starting"}
-        status = self.handle.status()
+        status = self.handle.status() if status is None else status
         return {
             "state": status.get("state", "building"),
             "message": status.get("message", ""),
@@ -70,7 +74,7 @@ class ManagedFunction:
             spec["triggers"] = triggers
         return spec
 
-    def config(self) -> dict[str, Any]:
+    def config(self, status: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The function config the dashboard returns (the parts CVAT reads, plus the yaml's spec)."""
         raw = self.spec.raw
         metadata = raw.get("metadata", {})
@@ -82,7 +86,7 @@ class ManagedFunction:
                 "annotations": dict(self.annotations if self.annotations is not None else self.spec.annotations),
             },
             "spec": self._spec(),
-            "status": self.state(),
+            "status": self.state(status),
         }
 
 

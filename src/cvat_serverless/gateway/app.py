@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from cvat_serverless.gateway.nuclio import NuclioClient, NuclioSettings
 from cvat_serverless.gateway.queues import InProcessQueue, RequestQueue, RqQueue
 from cvat_serverless.gateway.store import TaskStore
 from cvat_serverless.gateway.tasks_api import PUBLIC_PATHS, TaskApi, error_response
+from cvat_serverless.secret_files import persistent_secret
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,7 @@ class GatewayConfig:
         """The tracker-state signing secret: ``CVAT_SECRET_KEY``, else one kept in the data folder."""
         if os.environ.get("CVAT_SECRET_KEY"):
             return os.environ["CVAT_SECRET_KEY"]
-        path = self.data_dir / "secret_key"
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        return persistent_secret(self.data_dir / "secret_key")
 
 
 class Authenticate(BaseHTTPMiddleware):

@@ -10,10 +10,19 @@ from typing import Any
 
 from itsdangerous import BadSignature, TimestampSigner
 
-from cvat_serverless.gateway.errors import BadRequest, GatewayError
+from cvat_serverless.gateway.errors import BadRequest, GatewayError, NotFound
 from cvat_serverless.gateway.functions import LambdaFunction
 from cvat_serverless.gateway.mapping import MappedLabel, convert_detections, resolve_mapping
 from cvat_serverless.gateway.nuclio import NuclioClient
+from cvat_serverless.gateway.roi import (
+    FOUR_INTEGERS,
+    Roi,
+    crop_frame,
+    parse_roi,
+    translate_interactor_answer,
+    translate_prompt_points,
+    translate_shapes,
+)
 from cvat_serverless.gateway.store import TaskStore
 
 TRACKER_STATE_MAX_AGE_S = 8 * 3600
@@ -31,6 +40,15 @@ class Caller:
         """Base64 of the stored original bytes of a task frame."""
         return base64.b64encode(self.store.frame(task_id, frame).read()).decode("ascii")
 
+    def region(self, task_id: int, frame: Any, roi: Any) -> tuple[str, Roi, tuple[int, int]]:
+        """The frame cropped to ``roi`` (validated as CVAT does, after the frame is found) and its full size."""
+        data = self.store.frame(task_id, frame).read()
+        parsed = parse_roi(roi)
+        if parsed is None:
+            raise BadRequest(FOUR_INTEGERS)
+        image, size = crop_frame(data, parsed)
+        return image, parsed, size
+
     def detect(
         self,
         function: LambdaFunction,
@@ -39,29 +57,51 @@ class Caller:
         mapping: Mapping[str, MappedLabel],
         threshold: Any = None,
         conv_mask_to_poly: bool = False,
+        roi: Any = None,
     ) -> dict[str, list[dict[str, Any]]]:
-        """Run a detector on one frame and convert its answer to task shapes and tags."""
-        payload: dict[str, Any] = {"image": self.image(task_id, frame)}
+        """Run a detector on one frame (or on its ``roi`` crop) and convert its answer to task shapes and tags.
+
+        With a region, the converted shapes are moved back by its top-left corner, as CVAT does.
+        """
+        region = None
+        if roi is None:
+            payload: dict[str, Any] = {"image": self.image(task_id, frame)}
+        else:
+            image, region, _ = self.region(task_id, frame, roi)
+            payload = {"image": image}
         if threshold:
             payload["threshold"] = threshold
         answer = self.nuclio.invoke(function, payload)
-        return convert_detections(answer, mapping, int(frame), conv_mask_to_poly=bool(conv_mask_to_poly))
+        converted = convert_detections(answer, mapping, int(frame), conv_mask_to_poly=bool(conv_mask_to_poly))
+        if region is not None:
+            translate_shapes(converted["shapes"], region.xtl, region.ytl)
+        return converted
 
     def mapping_for(self, function: LambdaFunction, task_id: int, mapping: Any) -> dict[str, MappedLabel]:
         return resolve_mapping(function.labels, self.store.task(task_id)["labels"], mapping)
 
 
+def _existing(store: TaskStore, task_id: int, model: str) -> dict[str, Any]:
+    """The task, or CVAT's 400 for an unknown id (``Task.objects.get`` in its permission check)."""
+    try:
+        return store.task(task_id)
+    except NotFound:
+        raise BadRequest(f"{model} matching query does not exist.") from None
+
+
 def _task_of(store: TaskStore, function: LambdaFunction, data: Mapping[str, Any]) -> int:
     if "job" in data:
         job = _integer(data["job"], "job")
-        task = store.task(job)  # one job per task: the job id is the task id
+        task = _existing(store, job, "Job")  # one job per task: the job id is the task id
         for key in ("frame", "frame0", "frame1"):
             if key in data and not 0 <= _integer(data[key], key) < max(task["size"], 1):
                 raise BadRequest("The frame is outside the job range")
         return job
     if "task" in data:
-        return _integer(data["task"], "task")
-    raise BadRequest(f"{function.id} lambda function was run with wrong arguments (a 'task' or 'job' is required)")
+        task_id = _integer(data["task"], "task")
+        _existing(store, task_id, "Task")
+        return task_id
+    raise BadRequest(f"`{function.id}` lambda function was run with wrong arguments ('task')")
 
 
 def _integer(value: Any, name: str) -> int:
@@ -72,7 +112,7 @@ def _integer(value: Any, name: str) -> int:
 
 def _required(data: Mapping[str, Any], key: str, function: LambdaFunction) -> Any:
     if key not in data:
-        raise BadRequest(f"{function.id} lambda function was run without the required argument {key!r}")
+        raise BadRequest(f"`{function.id}` lambda function was called without mandatory argument: {key}")
     return data[key]
 
 
@@ -81,24 +121,44 @@ def call_online(caller: Caller, function: LambdaFunction, body: Mapping[str, Any
     data = {k: v for k, v in body.items() if v is not None}
     task_id = _task_of(caller.store, function, data)
     threshold = data.get("threshold")
+    roi = data.get("roi")
     if function.kind == "detector":
         mapping = caller.mapping_for(function, task_id, data.get("mapping"))
         frame = _integer(_required(data, "frame", function), "frame")
-        converted = caller.detect(function, task_id, frame, mapping, threshold, bool(data.get("conv_mask_to_poly")))
+        conv = bool(data.get("conv_mask_to_poly"))
+        converted = caller.detect(function, task_id, frame, mapping, threshold, conv, roi)
         return {"version": 0, **converted, "tracks": []}
     if function.kind == "interactor":
-        payload = {
-            "image": caller.image(task_id, _required(data, "frame", function)),
-            "pos_points": _required(data, "pos_points", function),
-            "neg_points": _required(data, "neg_points", function),
-            "obj_bbox": data.get("obj_bbox"),
-        }
-        if threshold:
-            payload["threshold"] = threshold
-        return caller.nuclio.invoke(function, payload)
+        return _call_interactor(caller, function, task_id, data)
+    if roi is not None:
+        raise BadRequest(f"ROI is not supported for {function.kind} functions")
     if function.kind == "tracker":
         return _call_tracker(caller, function, task_id, data)
     return _call_reid(caller, function, task_id, data)
+
+
+def _call_interactor(caller: Caller, function: LambdaFunction, task_id: int, data: Mapping[str, Any]) -> Any:
+    """Clicks and box move into the ``roi`` crop (CVAT moves them by 0 without one); the answer moves back."""
+    frame = _required(data, "frame", function)
+    region, size = None, (0, 0)
+    if data.get("roi") is None:
+        image = caller.image(task_id, frame)
+    else:
+        image, region, size = caller.region(task_id, frame, data["roi"])
+    dx, dy = (-region.xtl, -region.ytl) if region else (0, 0)
+    payload: dict[str, Any] = {}
+    if data.get("threshold"):
+        payload["threshold"] = data["threshold"]
+    payload.update(
+        image=image,
+        pos_points=translate_prompt_points(_required(data, "pos_points", function), dx, dy),
+        neg_points=translate_prompt_points(_required(data, "neg_points", function), dx, dy),
+        obj_bbox=translate_prompt_points(data.get("obj_bbox"), dx, dy),
+    )
+    if data.get("text_prompts"):
+        payload["text_prompts"] = data["text_prompts"]
+    answer = caller.nuclio.invoke(function, payload)
+    return answer if region is None else translate_interactor_answer(answer, region, size)
 
 
 def _signer(caller: Caller, function: LambdaFunction) -> TimestampSigner:

@@ -54,7 +54,7 @@ def _annotate(
 ) -> None:
     mapping = caller.mapping_for(function, task_id, params.get("mapping"))
     size = caller.store.task(task_id)["size"]
-    threshold, conv = params.get("threshold"), bool(params.get("conv_mask_to_poly"))
+    threshold, conv, roi = params.get("threshold"), bool(params.get("conv_mask_to_poly")), params.get("roi")
     pending: dict[str, list[dict[str, Any]]] = {"tags": [], "shapes": []}
     depth = frames_in_flight(function)
     with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="frames") as pool:
@@ -62,7 +62,7 @@ def _annotate(
         submitted = 0
         for frame in range(size):
             while submitted < size and len(window) < depth:
-                window.append(pool.submit(caller.detect, function, task_id, submitted, mapping, threshold, conv))
+                window.append(pool.submit(caller.detect, function, task_id, submitted, mapping, threshold, conv, roi))
                 submitted += 1
             found = window.popleft().result()
             pending["tags"] += found["tags"]
@@ -79,8 +79,6 @@ def _annotate(
 
 
 def _chain_tracks(caller: Caller, function: Any, task_id: int, params: Mapping[str, Any], reporter: Reporter) -> None:
-    if params.get("cleanup"):
-        raise BadRequest("cleanup is not compatible with reid")
     annotations = caller.store.annotations(task_id)
     size = caller.store.task(task_id)["size"]
     boxes: dict[int, list[dict[str, Any]]] = {}

@@ -12,8 +12,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cvat_serverless.gateway.calls import Caller, call_online
-from cvat_serverless.gateway.errors import BadRequest
+from cvat_serverless.gateway.errors import BadRequest, NotFound
+from cvat_serverless.gateway.functions import LambdaFunction
 from cvat_serverless.gateway.queues import RequestQueue
+from cvat_serverless.gateway.roi import frame_sizes, parse_request_roi, validate_task_roi
 from cvat_serverless.gateway.tasks_api import both, json_body, read_body
 
 LOG = logging.getLogger("cvat_serverless.gateway")
@@ -46,11 +48,27 @@ class LambdaApi:
             return JSONResponse(await run_in_threadpool(self.queue.list))
         data = json_body(await read_body(request, ONLINE_BODY_LIMIT))
         params = self._validate(data)
+        await run_in_threadpool(self._task_exists, params["task"])
         function = await run_in_threadpool(self.caller.nuclio.get, params["function"])
-        self.caller.store.task(params["task"])
+        await run_in_threadpool(self._check_roi, function, params)
         if function.kind == "detector":
             await run_in_threadpool(self.caller.mapping_for, function, params["task"], params.get("mapping"))
         return JSONResponse(await run_in_threadpool(self.queue.submit, params))
+
+    def _task_exists(self, task_id: int) -> None:
+        """CVAT answers an unknown task with 400 (``Task.objects.get`` raising in its permission check)."""
+        try:
+            self.caller.store.task(task_id)
+        except NotFound:
+            raise BadRequest("Task matching query does not exist.") from None
+
+    def _check_roi(self, function: LambdaFunction, params: dict[str, Any]) -> None:
+        """Only detectors take a region on requests; it must fit the task's (single) frame size."""
+        if params.get("roi") is None:
+            return
+        if function.kind != "detector":
+            raise BadRequest(f"ROI is not supported for {function.kind} functions")
+        validate_task_roi(params["roi"], frame_sizes(self.caller.store.frames(params["task"])))
 
     async def tracking(self, request: Request) -> Response:
         """``POST /api/lambda/tracking`` (an extension): track frame A's shapes up to frame B as a request."""
@@ -71,7 +89,8 @@ class LambdaApi:
         function = await run_in_threadpool(self.caller.nuclio.get, params["function"])
         if function.kind != "tracker":
             raise BadRequest(f"{function.id} is a {function.kind}; tracking needs a tracker")
-        self.caller.store.task(params["task"])
+        self._task_exists(params["task"])
+        self._check_roi(function, params)
         return JSONResponse(await run_in_threadpool(self.queue.submit, params))
 
     def _validate(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -98,8 +117,11 @@ class LambdaApi:
         params["conv_mask_to_poly"] = bool(data.get("conv_mask_to_poly", data.get("convMaskToPoly", False)))
         if data.get("mapping") is not None:
             params["mapping"] = data["mapping"]
-        if data.get("roi") is not None:
-            raise BadRequest("'roi' is not supported by this server")
+        if "roi" in data and data["roi"] is None:
+            raise BadRequest("This field may not be null.")  # DRF: roi is optional, not nullable
+        roi = parse_request_roi(data.get("roi"))
+        if roi is not None:
+            params["roi"] = roi
         return params
 
     async def request(self, request: Request) -> Response:

@@ -1,15 +1,18 @@
 """Where ``/api/lambda/requests`` jobs run: an in-process worker (embedded default) or RQ on Redis.
 
 Both keep CVAT's rules: one running request per task (409 for a second), progress 0–100, a
-cancel (DELETE) that stops the job after the current frame and keeps what it saved, and
+cancel (DELETE) that removes the request at once (GET is a 404, a new request for the task is
+accepted right away) while its job stops after the current frame and keeps what it saved, and
 ``FunctionCall`` records with RQ's status names. RQ jobs are JSON-serialized (never pickled).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import traceback
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ from cvat_serverless.gateway.store import TaskStore, now
 QUEUE_NAME = "annotation"
 RUNNING = ("queued", "started", "scheduled", "deferred")
 CANCEL_KEY = "cvat-serverless:lambda-cancel:{}"
+CURRENT_KEY = "cvat-serverless:lambda-task:{}"
 
 
 def request_id(task_id: int) -> str:
@@ -111,7 +115,7 @@ class InProcessQueue:
         rq_id = request_id(int(params["task"]))
         with self._lock:
             old = self._records.get(rq_id)
-            if old is not None and old.status in RUNNING:
+            if old is not None and old.status in RUNNING and not old.cancel.is_set():
                 raise Conflict(f"Only one running request is allowed for the same task #{params['task']}")
             record = self._records[rq_id] = _Record(params=dict(params))
         self._pool.submit(self._run, record)
@@ -141,10 +145,13 @@ class InProcessQueue:
         return [r.as_call(i) for i, r in list(self._records.items()) if not r.cancel.is_set() and r.status != "failed"]
 
     def cancel(self, rq_id: str) -> None:
-        record = self._record(rq_id)
-        record.cancel.set()
-        if record.status == "queued":
-            record.status, record.ended = "canceled", now()
+        """Forget the request (CVAT deletes the RQ job); its thread stops after the frame it is on."""
+        with self._lock:
+            record = self._record(rq_id)
+            record.cancel.set()
+            if record.status == "queued":
+                record.status, record.ended = "canceled", now()
+            del self._records[rq_id]
 
     def close(self) -> None:
         for record in self._records.values():
@@ -185,29 +192,40 @@ class RqQueue:
             raise NotFound(f"{rq_id} lambda job is not found") from None
 
     def submit(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        rq_id = request_id(int(params["task"]))
-        try:
-            job = self._job(rq_id)
-        except NotFound:
-            job = None
-        if job is not None:
-            if job.get_status() in RUNNING:
-                raise Conflict(f"Only one running request is allowed for the same task #{params['task']}")
-            job.delete()
-        if self._redis.exists(CANCEL_KEY.format(rq_id)):
-            if self._is_running(rq_id):
-                raise Conflict(f"Only one running request is allowed for the same task #{params['task']}")
-            self._redis.delete(CANCEL_KEY.format(rq_id))
-        job = self._queue.enqueue_call(
-            "cvat_serverless.gateway.queues.rq_job",
-            args=(dict(params), self._settings),
-            job_id=rq_id,
-            timeout=24 * 3600,
-            result_ttl=30 * 60,
-            failure_ttl=3 * 3600,
-            meta={"progress": 0, "params": dict(params)},
-        )
+        """Enqueue under a fresh job id; the task's current request (unless cancelled) must not be running.
+
+        Each request gets its own RQ id, so a job that is still finishing its frame after a DELETE
+        can never overwrite the job of the request that followed it.
+        """
+        task_id = int(params["task"])
+        with self._redis.lock(f"cvat-serverless:lambda-lock:{task_id}", timeout=30, blocking_timeout=30):
+            current = self._redis.get(CURRENT_KEY.format(task_id))
+            if current is not None:
+                old_id = current.decode()
+                if not self._redis.exists(CANCEL_KEY.format(old_id)):
+                    if self._is_running(old_id):
+                        raise Conflict(f"Only one running request is allowed for the same task #{task_id}")
+                    self._delete(old_id)
+            rq_id = f"{request_id(task_id)}-{uuid.uuid4().hex[:12]}"
+            job = self._queue.enqueue_call(
+                "cvat_serverless.gateway.queues.rq_job",
+                args=(dict(params), self._settings),
+                job_id=rq_id,
+                timeout=24 * 3600,
+                result_ttl=30 * 60,
+                failure_ttl=3 * 3600,
+                meta={"progress": 0, "params": dict(params)},
+            )
+            self._redis.set(CURRENT_KEY.format(task_id), rq_id, ex=24 * 3600)
         return self._as_call(job)
+
+    def _delete(self, rq_id: str) -> None:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+        from rq.serializers import JSONSerializer
+
+        with contextlib.suppress(NoSuchJobError):
+            Job.fetch(rq_id, connection=self._redis, serializer=JSONSerializer).delete()
 
     def _is_running(self, rq_id: str) -> bool:
         from rq.exceptions import NoSuchJobError

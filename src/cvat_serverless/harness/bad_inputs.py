@@ -62,7 +62,7 @@ def _png_header_only(width: int, height: int) -> str:
 
 @lru_cache(maxsize=1)
 def decompression_bomb() -> str:
-    """A small PNG that claims 20000×20000 pixels (400 MP, over the 100 MP default)."""
+    """A small PNG that claims 20000×20000 pixels (400 MP, over the 40 MP default)."""
     buffer = io.BytesIO()
     Image.new("1", (20000, 20000)).save(buffer, format="PNG", optimize=True)
     return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from common.masks import decode_function_mask
+from cvat_serverless.harness import cvat_core
 from cvat_serverless.harness.cases import Check, Result
 
 Box = Sequence[float]
@@ -127,28 +128,51 @@ def detections(
     return check
 
 
-def interactor_mask(*, truth: np.ndarray | None = None, min_iou: float = 0.0, min_area: int = 1) -> Check:
-    """An interactor ``{"mask", "bounds", "points"}`` answer; optionally compared with ``truth``."""
+def interactor_mask(
+    *, truth: np.ndarray | None = None, min_iou: float = 0.0, min_area: int = 1, confidence: bool | None = None
+) -> Check:
+    """An interactor answer in CVAT 2.73's ``{"shapes"}`` form, placed as cvat-core and the UI place it.
+
+    The masks are decoded by :mod:`cvat_serverless.harness.cvat_core` (CVAT's RLE, the box's position,
+    the confidence attribute) and must lie inside the frame; their union is compared with ``truth``.
+    ``confidence`` True/False requires/forbids the ``spec_id`` 0 confidence attribute.
+    """
 
     def check(result: Result) -> None:
         _check_ok(result)
         payload = result.payload
-        assert isinstance(payload, dict) and "mask" in payload, f"expected a mask answer, got {payload!r:.200}"
+        assert isinstance(payload, dict) and isinstance(payload.get("shapes"), list), (
+            f"[{result.transport}] expected CVAT's {{'shapes': [...]}} interactor answer, got {payload!r:.200}"
+        )
+        assert "bounds" not in payload and "mask" not in payload, "CVAT reads no 'bounds'; a 'mask' would hide 'shapes'"
         width, height = _image_size(result)
+        for shape in payload["shapes"]:
+            assert shape.get("type") == "mask", f"interactor shapes are masks, got {shape.get('type')!r}"
+            xtl, ytl, xbr, ybr = shape["points"][-4:]
+            assert 0 <= xtl <= xbr < width and 0 <= ytl <= ybr < height, f"mask box {shape['points'][-4:]} off frame"
+        placed = cvat_core.place(payload, width, height)
         full = np.zeros((height, width), dtype=bool)
-        if payload["mask"]:
-            xtl, ytl, xbr, ybr = payload["bounds"]
-            crop = np.asarray(payload["mask"]) > 0
-            assert crop.shape == (ybr - ytl + 1, xbr - xtl + 1), "mask rows do not match bounds"
-            full[ytl : ybr + 1, xtl : xbr + 1] = crop
-            for x, y in payload.get("points", []):
-                _inside([x, y], (width, height), "points")
-        assert full.sum() >= min_area, f"mask area {full.sum()} < {min_area}"
+        for mask in placed:
+            full |= mask.bitmap
+            if confidence is not None:
+                assert (mask.confidence is not None) == confidence, f"confidence attribute: {mask.confidence!r}"
+            if mask.confidence is not None:
+                assert 0.0 <= mask.confidence <= 1.0, f"confidence {mask.confidence} outside [0, 1]"
+        assert full.sum() >= min_area, f"[{result.transport}] mask area {full.sum()} < {min_area}"
         if truth is not None:
             iou = mask_iou(full, truth)
-            assert iou >= min_iou, f"[{result.transport}] mask IoU {iou:.3f} < {min_iou}"
+            assert iou >= min_iou, f"[{result.transport}] mask IoU {iou:.3f} < {min_iou} once placed as CVAT places it"
 
     return check
+
+
+def interactor_masks(result: Result) -> np.ndarray:
+    """The union of an interactor answer's masks as CVAT's UI places them on the request's image."""
+    width, height = _image_size(result)
+    full = np.zeros((height, width), dtype=bool)
+    for mask in cvat_core.place(result.payload, width, height):
+        full |= mask.bitmap
+    return full
 
 
 def tracker_answer(*, count: int, near: Sequence[Box | None] | None = None, min_iou: float = 0.0) -> Check:

@@ -24,6 +24,7 @@ import numpy as np
 
 from common.labels import FunctionConfig, LabelSpec, load_function_config
 from cvat_serverless.exports import LabelNames
+from cvat_serverless.harness import cvat_core
 
 REAL_CVAT_ENV = ("CVAT_HOST", "CVAT_USER", "CVAT_PASSWORD")
 REQUEST_TIMEOUT_S = 300.0
@@ -190,7 +191,30 @@ class LambdaClient:
         task = self._task([raw])
         payload = {k: v for k, v in request.items() if k != "image"}
         payload.setdefault("neg_points", [])
-        return self._online({"task": task.id, "frame": 0, **payload})
+        status, answer = self._online({"task": task.id, "frame": 0, **payload})
+        if status == 200:
+            meta = task.get_meta().frames[0]
+            self._check_region_of_interest(task, payload, answer, meta.width, meta.height)
+        return status, answer
+
+    def _check_region_of_interest(
+        self, task: Any, payload: Mapping[str, Any], full: Any, width: int, height: int
+    ) -> None:
+        """The same prompts with CVAT's ``roi`` around them (what the UI sends when a region is selected):
+        the answer must come back in frame coordinates, inside the region, in the same form."""
+        roi = _region_around(payload, width, height)
+        if roi is None:
+            return
+        status, answer = self._online({"task": task.id, "frame": 0, **payload, "roi": roi})
+        assert status == 200, f"the same call with roi {roi} failed: {status} {answer!r:.300}"
+        if isinstance(full, dict) and "blob" in full:
+            assert isinstance(answer, dict) and isinstance(answer.get("blob"), str), "roi: expected the blob again"
+            return
+        xtl, ytl, xbr, ybr = roi
+        for mask in cvat_core.place(answer, width, height):
+            outside = mask.bitmap.copy()
+            outside[ytl:ybr, xtl:xbr] = False
+            assert not outside.any(), f"roi {roi}: {int(outside.sum())} mask pixels land outside the region"
 
     def _tracker(self, request: Mapping[str, Any]) -> tuple[int, Any]:
         self._only(request, {"image", "shapes", "states", "threshold"})
@@ -216,6 +240,26 @@ class LambdaClient:
         task = self._task(images)
         payload = {k: v for k, v in request.items() if k not in ("image0", "image1")}
         return self._online({"task": task.id, "frame0": 0, "frame1": 1, **payload})
+
+
+def _region_around(payload: Mapping[str, Any], width: int, height: int) -> list[int] | None:
+    """A region of interest around every click and the box, padded by a fifth of the frame; None when it
+    would be the whole frame (then a roi tells nothing)."""
+    points = [*(payload.get("pos_points") or []), *(payload.get("neg_points") or [])]
+    box = payload.get("obj_bbox")
+    if box:
+        points += [list(box[0]), list(box[1])] if isinstance(box[0], list) else [box[:2], box[2:4]]
+    if not points:
+        return None
+    xs, ys = [float(p[0]) for p in points], [float(p[1]) for p in points]
+    pad_x, pad_y = width // 5, height // 5
+    roi = [
+        max(0, int(min(xs)) - pad_x),
+        max(0, int(min(ys)) - pad_y),
+        min(width, int(max(xs)) + 1 + pad_x),
+        min(height, int(max(ys)) + 1 + pad_y),
+    ]
+    return None if roi == [0, 0, width, height] else roi
 
 
 def _labels(task: Any) -> list[dict[str, Any]]:

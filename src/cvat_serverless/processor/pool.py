@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -50,6 +51,9 @@ class Worker:
     attempts: int = 0
     pid: int | None = None
     handled: int = 0
+    generation: int = 0
+    """Bumped at every (re)start: a free-queue entry of an older generation is stale and dropped."""
+    restarts: int = 0
 
 
 @dataclass
@@ -62,7 +66,7 @@ class WorkerPool:
     num_workers: int
     workers: list[Worker] = field(default_factory=list)
     message: str = ""
-    _free: asyncio.Queue[Worker] | None = None
+    _free: asyncio.Queue[tuple[Worker, int]] | None = None
 
     async def start(self) -> None:
         """Start every worker in the background; readiness follows as they finish init_context."""
@@ -91,7 +95,8 @@ class WorkerPool:
             "state": self.state,
             "message": self.message,
             "workers": [
-                {"id": w.worker_id, "pid": w.pid, "state": w.state, "handled": w.handled} for w in self.workers
+                {"id": w.worker_id, "pid": w.pid, "state": w.state, "handled": w.handled, "restarts": w.restarts}
+                for w in self.workers
             ],
         }
 
@@ -114,10 +119,11 @@ class WorkerPool:
                 kind, value = "error", f"worker {worker.worker_id} exited during init_context"
             if kind == "ready":
                 worker.pid, worker.state = int(value), "ready"
+                worker.generation += 1
                 self.message = ""
                 LOG.info("worker %s ready (pid %s)", worker.worker_id, worker.pid)
-                assert self._free is not None
-                self._free.put_nowait(worker)
+                self._watch(worker)
+                self._release(worker)
                 return
             self.message = str(value).strip().splitlines()[0] if value else "init_context failed"
             LOG.error("worker %s failed to start: %s", worker.worker_id, value)
@@ -126,38 +132,82 @@ class WorkerPool:
         worker.state = "error"
 
     async def invoke(self, event: dict[str, Any], body: bytes) -> RuntimeResponse:
-        """Send one event to a free worker and wait for its answer (or a timeout)."""
+        """Send one event to a free worker and wait for its answer (or a timeout).
+
+        A worker found dead before the event reached it (killed while idle) is restarted and the
+        event goes to the next free one: it never ran, so it is not answered "worker died".
+        """
         if self.state == "error":
             raise NotReady(self.message or "the function failed to start")
-        if not any(w.state in ("ready", "busy") for w in self.workers):
-            raise NotReady("Server not ready")
-        assert self._free is not None
-        try:
-            worker = await asyncio.wait_for(self._free.get(), self.spec.worker_availability_timeout_s)
-        except TimeoutError:
-            raise NoWorkerAvailable() from None
-        worker.state = "busy"
-        started = time.perf_counter()
-        assert worker.conn is not None
-        conn = worker.conn
-        try:
-            reply = await asyncio.to_thread(_exchange, conn, event, body, self.spec.event_timeout_s)
-        except TimeoutError:
-            self._restart(worker)
-            raise HandlerTimeout() from None
-        except (EOFError, OSError, BrokenPipeError):
-            self._restart(worker)
-            raise WorkerCrashed(f"worker {worker.worker_id} died while handling the event") from None
+        if not any(w.state in ("ready", "busy") or w.restarts for w in self.workers):
+            raise NotReady("Server not ready")  # still booting; a restarting worker is waited for below
+        deadline = time.monotonic() + self.spec.worker_availability_timeout_s
+        while True:
+            worker = await self._acquire(deadline)
+            started = time.perf_counter()
+            assert worker.conn is not None
+            try:
+                reply = await asyncio.to_thread(_exchange, worker.conn, event, body, self.spec.event_timeout_s)
+            except _NotDelivered:
+                LOG.warning("worker %s was dead before the event reached it; restarting it", worker.worker_id)
+                self._restart(worker)
+                continue
+            except TimeoutError:
+                self._restart(worker)
+                raise HandlerTimeout() from None
+            except (EOFError, OSError):
+                self._restart(worker)
+                raise WorkerCrashed(f"worker {worker.worker_id} died while handling the event") from None
+            break
         LOG.info("worker %s handled an event in %.1f ms", worker.worker_id, (time.perf_counter() - started) * 1000)
         worker.state = "ready"
         worker.handled += 1
-        self._free.put_nowait(worker)
+        self._release(worker)
         return reply
 
+    async def _acquire(self, deadline: float) -> Worker:
+        """The next free, live worker of the current generation (stale queue entries are dropped)."""
+        assert self._free is not None
+        while True:
+            try:
+                worker, generation = await asyncio.wait_for(self._free.get(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise NoWorkerAvailable() from None
+            if generation != worker.generation or worker.state != "ready":
+                continue
+            if worker.process is None or not worker.process.is_alive():
+                self._restart(worker)
+                continue
+            worker.state = "busy"
+            return worker
+
+    def _release(self, worker: Worker) -> None:
+        assert self._free is not None
+        self._free.put_nowait((worker, worker.generation))
+
+    def _watch(self, worker: Worker) -> None:
+        """Supervise an idle or busy worker: when its process ends, restart it (readiness stays true)."""
+        process, generation = worker.process, worker.generation
+        loop = asyncio.get_running_loop()
+
+        def ended() -> None:
+            loop.remove_reader(process.sentinel)
+            if worker.generation == generation and worker.state == "ready":
+                LOG.warning("worker %s (pid %s) exited while idle; restarting it", worker.worker_id, worker.pid)
+                self._restart(worker)
+
+        loop.add_reader(process.sentinel, ended)
+
     def _restart(self, worker: Worker) -> None:
+        if worker.process is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(worker.process.sentinel)
         _kill(worker)
+        worker.generation += 1
+        worker.state = "starting"
         worker.attempts = 0
         worker.pid = None
+        worker.restarts += 1
         asyncio.get_running_loop().create_task(self._boot(worker))
 
     def stop(self) -> None:
@@ -167,9 +217,16 @@ class WorkerPool:
             worker.state = "stopped"
 
 
+class _NotDelivered(Exception):
+    """The worker's pipe was closed before the event was written: the event never ran."""
+
+
 def _exchange(conn: Connection, event: dict[str, Any], body: bytes, timeout_s: float) -> RuntimeResponse:
     """Send one event (metadata, then raw body bytes) and wait for the answer; runs in a thread."""
-    conn.send(("event", event))
+    try:
+        conn.send(("event", event))
+    except (BrokenPipeError, EOFError, OSError):
+        raise _NotDelivered() from None
     conn.send_bytes(body)
     if not conn.poll(timeout_s):
         raise TimeoutError

@@ -14,27 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from cvat_serverless.bodies import BodyTooLarge, read_limited
 from cvat_serverless.processor.pool import HandlerTimeout, NotReady, NoWorkerAvailable, WorkerCrashed, WorkerPool
 from cvat_serverless.runtime.spec import read_function_spec
 
 LOG = logging.getLogger("cvat_serverless.processor")
-
-
-class BodyTooLarge(Exception):
-    """The request body is over ``maxRequestBodySize``."""
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -57,7 +41,7 @@ def build_app(pool: WorkerPool) -> Starlette:
 
     async def invoke(request: Request) -> Response:
         try:
-            body = await _read_body(request, limit)
+            body = await read_limited(request, limit)
         except BodyTooLarge:
             return _error(413, f"request body is larger than maxRequestBodySize ({limit} bytes)")
         event = {

@@ -44,8 +44,8 @@ def build_event(
     if content_type == "application/json":
         try:
             decoded = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            decoded = body
+        except (ValueError, RecursionError):  # bad UTF-8 or JSON, an over-long integer, deep nesting
+            decoded = body  # the function's library answers why (a 400), the worker lives on
     return nuclio_sdk.Event(
         body=decoded,
         content_type=content_type,

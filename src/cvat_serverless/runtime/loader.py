@@ -124,8 +124,10 @@ class LoadedFunction:
             raw = body.encode()
         else:
             raw = body or b""
-        event = build_event(raw, content_type=content_type, method=method, path=path, headers=headers, fields=fields)
         try:
+            event = build_event(
+                raw, content_type=content_type, method=method, path=path, headers=headers, fields=fields
+            )
             return encode_output(_run(self._entrypoint(self.context, event)), strict_list_return=self._strict)
         except Exception as error:
             return exception_response(error)

@@ -48,14 +48,15 @@ def _blobs_at(points: list[list[int]]) -> Check:
 
     def check(result: Result) -> None:
         contract(result)
-        xtl, ytl, xbr, ybr = result.payload["bounds"]
+        mask = expect.interactor_masks(result)
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        xtl, ytl, xbr, ybr = int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
         xs, ys = [x for x, _ in points], [y for _, y in points]
         expected = (min(xs), min(ys), max(xs), max(ys))
         assert all(abs(a - b) <= 3 for a, b in zip((xtl, ytl, xbr, ybr), expected, strict=True)), (
             f"mask bounds {[xtl, ytl, xbr, ybr]} are not the clicks' box {list(expected)}"
         )
-        assert result.payload["mask"][0] and result.payload["mask"][-1], "mask rows at the bounds are empty"
-        crop = np.asarray(result.payload["mask"]) > 0
+        crop = mask[ytl : ybr + 1, xtl : xbr + 1]
         assert crop.mean() < 0.05, f"{crop.mean():.0%} of the clicks' box is mask: more than four blobs"
 
     return check

@@ -1,117 +1,13 @@
-"""Segment Anything: CVAT's browser-decoder mode (embedding blob) and server-side decoding, one cache."""
+"""Segment Anything under CVAT's own id: always the embedding blob, which CVAT's SAM plugin decodes."""
 
-from __future__ import annotations
-
-import base64
-import json
-import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from common.sam_model import SamInteractor, build_sam
 
-from common.devices import torch_device
-from common.embedding_cache import EmbeddingCache, image_key
-from common.image import to_array
-from common.interactor import InteractorRequest, InteractorRules
-from common.labels import load_function_config
-from common.weights import weights_path
-
-MODEL_TYPE_ENV = "SAM_MODEL_TYPE"  # vit_h (default, as upstream), vit_l or vit_b
-CHECKPOINT_ENV = "SAM_CHECKPOINT"
-CHECKPOINTS = {"vit_h": "sam_vit_h_4b8939.pth", "vit_l": "sam_vit_l_0b3195.pth", "vit_b": "sam_vit_b_01ec64.pth"}
-TINY_CONFIG_ENV = "SAM_TINY_CONFIG"  # tests only: JSON of small architecture dims
-CACHE_ENTRIES_ENV = "SAM_CACHE_ENTRIES"
+__all__ = ["ModelHandler", "build_sam"]
 
 
-def build_sam(model_type: str, checkpoint: Path | None, tiny_config: Path | None = None) -> Any:
-    """The published architecture from segment_anything's registry, or a small one of the same classes.
-
-    Without ``checkpoint`` the weights stay randomly initialised (tests write tiny checkpoints so).
-    """
-    import torch
-    from segment_anything import sam_model_registry
-    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
-
-    if tiny_config is None:
-        return sam_model_registry[model_type](checkpoint=str(checkpoint) if checkpoint else None)
-    dims = json.loads(tiny_config.read_text())
-    image_size, patch, prompt_dim = dims["img_size"], dims["patch_size"], dims["prompt_dim"]
-    model = Sam(
-        image_encoder=ImageEncoderViT(**dims["encoder"], img_size=image_size, patch_size=patch, out_chans=prompt_dim),
-        prompt_encoder=PromptEncoder(
-            embed_dim=prompt_dim,
-            image_embedding_size=(image_size // patch,) * 2,
-            input_image_size=(image_size, image_size),
-            mask_in_chans=4,
-        ),
-        mask_decoder=MaskDecoder(
-            transformer_dim=prompt_dim,
-            iou_head_hidden_dim=prompt_dim,
-            iou_head_depth=2,
-            transformer=TwoWayTransformer(depth=1, embedding_dim=prompt_dim, mlp_dim=2 * prompt_dim, num_heads=2),
-        ),
-    )
-    if checkpoint is not None:
-        model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
-    return model
-
-
-class ModelHandler:
-    """Without prompts: the image embedding as ``{"blob"}`` (CVAT's SAM plugin). With prompts: a mask."""
-
+class ModelHandler(SamInteractor):
     def __init__(self, logger: Any = None) -> None:
-        from segment_anything import SamPredictor
-
-        self.config = load_function_config(Path(__file__).parent)
-        self.rules = InteractorRules.from_config(self.config)
-        model_type = os.environ.get(MODEL_TYPE_ENV, "vit_h")
-        checkpoint = weights_path(CHECKPOINT_ENV, Path("/opt/nuclio/sam") / CHECKPOINTS[model_type])
-        tiny = os.environ.get(TINY_CONFIG_ENV)
-        self.predictor = SamPredictor(
-            build_sam(model_type, checkpoint, Path(tiny) if tiny else None).to(torch_device()).eval()
-        )
-        self.cache: EmbeddingCache[dict[str, Any]] = EmbeddingCache(
-            max_entries=int(os.environ.get(CACHE_ENTRIES_ENV, "16")),
-            size_of=lambda entry: entry["features"].numel() * entry["features"].element_size(),
-        )
-        self.logger = logger
-
-    def _embed(self, pixels: np.ndarray) -> dict[str, Any]:
-        import torch
-
-        with torch.inference_mode():
-            self.predictor.set_image(pixels)
-        return {
-            "features": self.predictor.features,
-            "original_size": self.predictor.original_size,
-            "input_size": self.predictor.input_size,
-        }
-
-    def _use(self, pixels: np.ndarray) -> dict[str, Any]:
-        entry = self.cache.get_or_compute(image_key(pixels), lambda: self._embed(pixels), self.logger)
-        self.predictor.features = entry["features"]
-        self.predictor.original_size, self.predictor.input_size = entry["original_size"], entry["input_size"]
-        self.predictor.is_image_set = True
-        return entry
-
-    def infer(self, request: InteractorRequest) -> Any:
-        pixels = to_array(request.image)
-        entry = self._use(pixels)
-        if not len(request.pos_points) and not len(request.neg_points) and request.obj_bbox is None:
-            features = entry["features"].detach().float().cpu().numpy()
-            return {"blob": base64.b64encode(np.ascontiguousarray(features, dtype="<f4").tobytes()).decode("ascii")}
-        points = (
-            np.concatenate([request.pos_points, request.neg_points]) if len(request.neg_points) else request.pos_points
-        )
-        labels = np.array([1] * len(request.pos_points) + [0] * len(request.neg_points))
-        import torch
-
-        with torch.inference_mode():
-            masks, scores, _ = self.predictor.predict(
-                point_coords=points if len(points) else None,
-                point_labels=labels if len(points) else None,
-                box=np.asarray(request.obj_bbox) if request.obj_bbox is not None else None,
-                multimask_output=True,
-            )
-        return masks[int(np.argmax(scores))]
+        super().__init__(Path(__file__).parent, answer="blob", logger=logger)

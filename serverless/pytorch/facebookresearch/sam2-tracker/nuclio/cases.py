@@ -1,7 +1,8 @@
 """Harness cases on a tiny SAM 2.1 (packaged hiera-t config, random weights): the tracker contract.
 
 Random weights track nothing in particular, so the checks are about the protocol: one shape (or
-None) and one opaque state per object, states that continue on the next frame, masks in CVAT's RLE.
+None; never None for a rectangle) and one opaque state per object, states that continue on the next
+frame, masks in CVAT's RLE.
 """
 
 import json
@@ -47,6 +48,15 @@ def tracked(count: int) -> Callable[[Result], None]:
     return check
 
 
+def tracked_rectangle(result: Result) -> None:
+    """CVAT's Trackers tab: one rectangle per object on every frame (its UI maps each answer to a box)."""
+    expect.tracker_answer(count=1)(result)
+    (shape,) = result.payload["shapes"]
+    assert shape is not None and shape["type"] == "rectangle", f"expected a rectangle, got {shape!r:.200}"
+    xtl, ytl, xbr, ybr = shape["points"]
+    assert 0 <= xtl < xbr <= 160 and 0 <= ytl < ybr <= 120, f"box {shape['points']} outside the 160×120 frame"
+
+
 def _continue(frame: int) -> Callable[[Sequence[Result]], dict]:
     def body(results: Sequence[Result]) -> dict:
         return {"image": FRAMES[frame], "states": results[-1].payload["states"]}
@@ -68,9 +78,15 @@ CASES = [
         steps=[Step(_continue(1), tracked(2))],
     ),
     Case(
-        "rectangles are refused: the function declares mask,polygon",
-        body={"image": FRAMES[0], "shapes": [{"type": "rectangle", "points": [1, 1, 20, 20]}]},
-        check=expect.error(400, mentions=["rectangle"]),
+        "a rectangle, as CVAT's Trackers tab starts it, over three frames",
+        body={"image": FRAMES[0], "shapes": [{"type": "rectangle", "points": [40, 30, 90, 70]}]},
+        check=tracked_rectangle,
+        steps=[Step(_continue(i), tracked_rectangle) for i in (1, 2)],
+    ),
+    Case(
+        "points are refused: the function declares rectangle,mask,polygon",
+        body={"image": FRAMES[0], "shapes": [{"type": "points", "points": [1, 1, 20, 20]}]},
+        check=expect.error(400, mentions=["points"]),
     ),
     Case(
         "a forged state",

@@ -1,4 +1,10 @@
-"""SAM 2.1 tracker: masks and polygons followed frame by frame; each object's memory lives in the state store."""
+"""SAM 2.1 tracker: rectangles, masks and polygons followed frame by frame; memory lives in the state store.
+
+A rectangle prompts SAM2 with the box, the object's mask is tracked, and the answer is the mask's box
+(CVAT's Trackers tab offers only trackers that take rectangles). When the mask vanishes, a rectangle
+stays where it was last seen (CVAT's UI maps every answer to a box and cannot take a null one);
+masks and polygons answer None then.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from common.image import to_array
 from common.labels import load_function_config
 from common.sam2_model import Sam2Memory, Sam2Settings, Sam2Tracker, build_model
 from common.state_store import states_from_env
-from common.tracker import TrackerRequest, shape_bitmap, shape_from_bitmap
+from common.tracker import TrackerRequest, bounding_box, shape_bitmap, shape_from_bitmap
 
 
 class ModelHandler:
@@ -21,12 +27,17 @@ class ModelHandler:
         self.tracker = Sam2Tracker(build_model(Sam2Settings.from_env(), video=True))
         self.states = states_from_env(self.config.name)
 
-    def _start(self, pixels: Any, shape: Any, features: Any) -> tuple[Any, Sam2Memory, str]:
+    def _start(self, pixels: Any, shape: Any, features: Any) -> tuple[Any, Sam2Memory]:
+        if shape.type == "rectangle":
+            height, width = pixels.shape[:2]
+            x1, y1, x2, y2 = bounding_box(shape.points[:4], width, height)
+            if x2 - x1 < 1 or y2 - y1 < 1:
+                raise BadRequest("the rectangle to track covers no pixel of the image")
+            return self.tracker.start(pixels, features=features, box=(x1, y1, x2, y2))
         bitmap = shape_bitmap(shape, pixels.shape[:2])
         if not bitmap.any():
             raise BadRequest(f"the {shape.type} to track covers no pixel of the image")
-        mask, memory = self.tracker.start(pixels, bitmap, features)
-        return mask, memory, shape.type
+        return self.tracker.start(pixels, bitmap, features)
 
     def infer(self, request: TrackerRequest) -> tuple[list[Any], list[Any]]:
         import torch
@@ -37,13 +48,18 @@ class ModelHandler:
         shapes, states = [], []
         for shape, state in zip(request.shapes, request.states, strict=True):
             if state is None:
-                mask, memory, shape_type = self._start(pixels, shape, features)
+                mask, memory = self._start(pixels, shape, features)
+                shape_type, last_box = shape.type, list(shape.points[:4]) if shape.type == "rectangle" else None
             else:
                 data, arrays = self.states.load(state)
-                shape_type = str(data.get("type", "mask"))
+                shape_type, last_box = str(data.get("type", "mask")), data.get("box")
                 memory = Sam2Memory.from_state(data, arrays, self.tracker.device)
                 mask, memory = self.tracker.step(pixels, memory, features)
+            answer = shape_from_bitmap(mask, shape_type)
+            if shape_type == "rectangle":
+                answer = answer or {"type": "rectangle", "points": last_box}
+                last_box = answer["points"]
             data, arrays = memory.to_state()
-            states.append(self.states.save({**data, "type": shape_type}, arrays, token=state))
-            shapes.append(shape_from_bitmap(mask, shape_type))
+            states.append(self.states.save({**data, "type": shape_type, "box": last_box}, arrays, token=state))
+            shapes.append(answer)
         return shapes, states

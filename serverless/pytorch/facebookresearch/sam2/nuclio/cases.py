@@ -46,7 +46,7 @@ CASES = [
     Case(
         "clicks: a mask decoded on the server",
         body={"image": sample_image("coffee"), "pos_points": [[300, 200]], "neg_points": [[20, 20]]},
-        check=expect.interactor_mask(min_area=1),
+        check=expect.interactor_mask(min_area=1, confidence=True),
     ),
     Case(
         "a box alone",
@@ -56,6 +56,6 @@ CASES = [
             "neg_points": [],
             "obj_bbox": [[90, 50], [230, 190]],
         },
-        check=expect.interactor_mask(min_area=1),
+        check=expect.interactor_mask(min_area=1, confidence=True),
     ),
 ]

@@ -11,7 +11,7 @@ import numpy as np
 
 from common.embedding_cache import EmbeddingCache, image_key
 from common.image import to_array
-from common.interactor import InteractorRequest, InteractorRules
+from common.interactor import InteractorRequest, InteractorRules, MaskResult
 from common.labels import load_function_config
 from common.sam2_model import Sam2Settings, build_model, image_predictor
 
@@ -24,7 +24,7 @@ def _b64(tensor: Any) -> str:
 
 
 class ModelHandler:
-    """Without prompts: ``{image_embed, high_res_feats_0, high_res_feats_1}``. With prompts: the best mask."""
+    """Without prompts: the encoder features for a browser decoder. With prompts: the best mask and its score."""
 
     def __init__(self, logger: Any = None) -> None:
         self.config = load_function_config(Path(__file__).parent)
@@ -77,4 +77,5 @@ class ModelHandler:
                 else None,
                 multimask_output=True,
             )
-        return masks[int(np.argmax(scores))] > 0
+        best = int(np.argmax(scores))
+        return MaskResult(masks[best] > 0, float(np.clip(scores[best], 0.0, 1.0)))
