@@ -22,6 +22,7 @@ def _skip_reason() -> str | None:
     return None
 
 
+SKIP_REASON = _skip_reason()
 FINAL_LOGIT = 5.0  # the random network's constant output: probability 1 / (1 + e^-5) = 0.9933
 
 
