@@ -111,3 +111,11 @@ def test_shims_give_torchvision_what_transt_v1_imports() -> None:
     assert _new_empty_tensor(empty, shape).shape == (0, 3, 16, 16)
     assert _output_size(2, empty, (5, 7), None) == [5, 7]
     assert model_urls["resnet50"].startswith("https://download.pytorch.org/models/resnet50-")
+
+
+def test_features_beyond_float16_are_clipped_not_infinite() -> None:
+    network, tracker = objects()
+    network.zf[0].tensors[0, 0, 0, :2] = torch.tensor([1e6, -1e6])
+    restored, _ = restore(*STATE.encode(network, tracker))
+    assert torch.isfinite(restored.zf[0].tensors).all()
+    assert restored.zf[0].tensors[0, 0, 0, :2].tolist() == [65504.0, -65504.0]

@@ -35,7 +35,8 @@ def tracker_constants(tracker: Any) -> None:
 def encode(network: Any, tracker: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``(data, arrays)`` of one object: the template features (float16 bytes) and mask, and the target."""
     features, mask = network.zf[-1].tensors, network.zf[-1].mask
-    half = np.ascontiguousarray(features.detach().cpu().numpy().astype(np.float16))
+    largest = float(np.finfo(np.float16).max)  # 65504; clipped rather than turned into inf
+    half = np.ascontiguousarray(np.clip(features.detach().cpu().numpy(), -largest, largest).astype(np.float16))
     arrays = {
         "zf": half.view(np.uint8),
         "zf_mask": np.ascontiguousarray(mask.detach().cpu().numpy().astype(np.uint8)),
