@@ -32,6 +32,18 @@ def test_network_input_layout() -> None:
 
 
 def test_paste_back_lands_on_the_crop() -> None:
-    mask = GEOMETRY.paste_back(np.ones((512, 512)), (70, 30, 330, 230), 240, 400, 0.8)
+    mask = GEOMETRY.paste_back(np.full((512, 512), 3.0), (70, 30, 330, 230), 240, 400, 0.8)
     assert mask.sum() == 261 * 201 and mask[30:231, 70:331].all()
-    assert not GEOMETRY.paste_back(np.full((512, 512), 0.5), (70, 30, 330, 230), 240, 400, 0.8).any()
+    assert not GEOMETRY.paste_back(np.full((512, 512), -3.0), (70, 30, 330, 230), 240, 400, 0.8).any()
+
+
+def test_threshold_is_a_probability_of_the_logits() -> None:
+    """The network outputs logits (upstream test.py applies a sigmoid): 0.8 is a probability, logit ln 4."""
+    logits = np.array([[-2.0, 0.0, 1.0, 1.3, 1.4, 5.0]])
+    assert np.allclose(GEOMETRY.probabilities(logits), 1 / (1 + np.exp(-logits)))
+    expected = {0.8: [0, 0, 0, 0, 1, 1], 0.5: [0, 0, 1, 1, 1, 1], 0.995: [0, 0, 0, 0, 0, 0], 0.15: [0, 1, 1, 1, 1, 1]}
+    for threshold, row in expected.items():
+        mask = GEOMETRY.paste_back(logits, (0, 0, 5, 0), 1, 6, threshold)
+        assert mask.astype(int).tolist() == [row], threshold
+    # sigmoid(1.3) = 0.786 and sigmoid(1.0) = 0.731 sit over a raw-logit cut of 0.8 but under the probability 0.8
+    assert GEOMETRY.probabilities(np.array([1.3]))[0] < 0.8 < GEOMETRY.probabilities(np.array([1.4]))[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,29 @@ def test_folders_are_isolated_from_each_other() -> None:
     finally:
         echo.close()
         sleeping.close()
+
+
+def test_spec_env_is_a_default_the_process_environment_and_the_caller_override(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ECHO_GREETING", raising=False)
+    echo = LoadedFunction.load(FIXTURES / "echo")
+    try:
+        assert echo.invoke({}).json()["greeting"] == "hello"
+    finally:
+        echo.close()
+    monkeypatch.setenv("ECHO_GREETING", "from the shell")
+    echo = LoadedFunction.load(FIXTURES / "echo")
+    try:
+        assert echo.invoke({}).json()["greeting"] == "from the shell"
+    finally:
+        echo.close()
+    echo = LoadedFunction.load(FIXTURES / "echo", env={"ECHO_GREETING": "from the test"})
+    try:
+        assert echo.invoke({}).json()["greeting"] == "from the test"
+    finally:
+        echo.close()
+    assert os.environ["ECHO_GREETING"] == "from the shell"
 
 
 def test_event_body_is_a_dict_only_for_exact_json_type() -> None:

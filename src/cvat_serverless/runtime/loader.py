@@ -84,10 +84,15 @@ class LoadedFunction:
         worker_id: int = 0,
         strict_list_return: bool = False,
     ) -> LoadedFunction:
-        """Apply ``spec.env`` (+ ``env``), import the handler and run ``init_context``."""
+        """Apply ``spec.env`` (+ ``env``), import the handler and run ``init_context``.
+
+        ``spec.env`` holds defaults: a variable already set in this process's environment keeps its
+        value (so ``SIAMMASK_HOME=... pytest`` points a function at local code), and ``env`` wins
+        over both (tests point CVAT_FUNCTION_YAML at a variant of the spec this way).
+        """
         spec = read_function_spec(function_dir, yaml_name)
-        # The caller's env wins, so tests can point CVAT_FUNCTION_YAML at a variant of the spec.
-        variables = {**spec.env, "CVAT_FUNCTION_YAML": str(spec.yaml_path), **(env or {})}
+        defaults = {name: value for name, value in spec.env.items() if name not in os.environ}
+        variables = {**defaults, "CVAT_FUNCTION_YAML": str(spec.yaml_path), **(env or {})}
         saved = {name: os.environ.get(name) for name in variables}
         os.environ.update(variables)
         try:

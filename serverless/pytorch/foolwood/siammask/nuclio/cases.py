@@ -1,11 +1,14 @@
-"""Harness cases for SiamMask: they need the SiamMask code and weights, which only the image has.
+"""Harness cases for SiamMask: they need the SiamMask code (not on PyPI), which only the image has.
 
-Point ``SIAMMASK_HOME`` at a clone of foolwood/SiamMask (Cython helpers built with make.sh) and
-``SIAMMASK_WEIGHTS`` at SiamMask_DAVIS.pth to run them; the state handling and geometry are
-unit-tested without them (tests/test_siammask_state.py).
+Point ``SIAMMASK_HOME`` at foolwood/SiamMask checked out at the yaml's commit (Cython helpers built
+with make.sh) to run them. Without ``SIAMMASK_WEIGHTS`` they run on seeded random weights of the
+real architecture (see :func:`environment`); the state handling and geometry are unit-tested
+without the code (tests/test_siammask_state.py).
 """
 
+import json
 import os
+import sys
 from pathlib import Path
 
 from cvat_serverless.harness import Case, Step, expect, sample_image
@@ -17,9 +20,42 @@ def _skip_reason() -> str | None:
         return f"the SiamMask code is not here ({home}); set SIAMMASK_HOME to a clone built with make.sh"
     if not list((home / "utils/pyvotkit").glob("region*.so")):
         return f"SiamMask's Cython helpers are not built in {home} (run make.sh)"
-    if not Path(os.environ.get("SIAMMASK_WEIGHTS", home / "SiamMask_DAVIS.pth")).exists():
-        return "SiamMask_DAVIS.pth is not available here; set SIAMMASK_WEIGHTS"
+    weights = os.environ.get("SIAMMASK_WEIGHTS")
+    if weights and not Path(weights).exists():
+        return f"SIAMMASK_WEIGHTS names a missing file ({weights})"
     return None
+
+
+def environment(workdir: Path) -> dict[str, str]:
+    """``SIAMMASK_WEIGHTS`` as given, else seeded random weights of the real SiamMask-sharp network.
+
+    Random heads make SiamMask's box regression overflow ``exp`` and its mask arbitrary, so the
+    last layers of the box and refine heads are set so that every box delta is 0 and the mask is
+    empty: the tracker then keeps its box and takes upstream's empty-mask path, and the
+    contract (shapes, states, a second call from the state) is what the cases check.
+    """
+    if os.environ.get("SIAMMASK_WEIGHTS"):
+        return {}
+    import torch
+
+    path = workdir / "siammask-random.pth"
+    if not path.exists():
+        home = Path(os.environ.get("SIAMMASK_HOME", "/opt/nuclio/SiamMask"))
+        for folder in (home, home / "experiments" / "siammask_sharp"):
+            if str(folder) not in sys.path:
+                sys.path.insert(0, str(folder))
+        from custom import Custom  # type: ignore[import-not-found]
+
+        settings = json.loads((home / "experiments/siammask_sharp/config_davis.json").read_text())
+        torch.manual_seed(0)
+        model = Custom(anchors=settings["anchors"])
+        with torch.no_grad():
+            model.rpn_model.loc.head[3].weight.zero_()
+            model.rpn_model.loc.head[3].bias.zero_()
+            model.refine_model.post2.weight.zero_()
+            model.refine_model.post2.bias.fill_(-10.0)
+        torch.save({"state_dict": model.state_dict()}, path)
+    return {"SIAMMASK_WEIGHTS": str(path)}
 
 
 SKIP_REASON = _skip_reason()

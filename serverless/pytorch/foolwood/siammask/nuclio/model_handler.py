@@ -55,7 +55,10 @@ class ModelHandler:
             weights_path(WEIGHTS_ENV, root / "SiamMask_DAVIS.pth"), map_location="cpu", weights_only=True
         )
         weights = weights.get("state_dict", weights)
-        model.load_state_dict({k.removeprefix("module."): v for k, v in weights.items()}, strict=False)
+        # Like upstream's load_pretrain: keys the network lacks are ignored, but every parameter must be loaded.
+        result = model.load_state_dict({k.removeprefix("module."): v for k, v in weights.items()}, strict=False)
+        if missing := result.missing_keys:
+            raise RuntimeError(f"SiamMask weights lack {len(missing)} tensors, e.g. {missing[0]}")
         self.model = model.eval().to(self.device)
 
     def _tracker_state(self, values: dict[str, Any]) -> dict[str, Any]:

@@ -40,10 +40,15 @@ def network_input(
     return np.ascontiguousarray(channels.transpose(2, 0, 1)[None]), crop
 
 
-def paste_back(probabilities: np.ndarray, crop: Box, height: int, width: int, threshold: float) -> np.ndarray:
-    """The full-image bool mask from the network's 512×512 probabilities for the crop."""
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """The network's output is logits; like upstream test.py, a sigmoid makes them probabilities."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
+def paste_back(logits: np.ndarray, crop: Box, height: int, width: int, threshold: float) -> np.ndarray:
+    """The full-image bool mask from the network's 512×512 logits for the crop: probability > ``threshold``."""
     x0, y0, x1, y1 = crop
-    inside = (np.asarray(probabilities, dtype=np.float32) > threshold).astype(np.uint8)
+    inside = (probabilities(logits) > threshold).astype(np.uint8)
     inside = cv2.resize(inside, (x1 - x0 + 1, y1 - y0 + 1), interpolation=cv2.INTER_NEAREST)
     mask = np.zeros((height, width), dtype=bool)
     mask[y0 : y1 + 1, x0 : x1 + 1] = inside.astype(bool)

@@ -15,7 +15,7 @@ from common.labels import load_function_config
 from common.masks import bitmap_to_rle
 from common.weights import weights_path
 
-DEFAULT_THRESHOLD = 0.8
+DEFAULT_THRESHOLD = 0.8  # a probability (sigmoid of the network's logits), as CVAT's IOG function's default
 
 
 class ModelHandler:
@@ -41,8 +41,8 @@ class ModelHandler:
         image = to_array(request.image)
         tensor, crop = network_input(image, request.obj_bbox, request.pos_points, request.neg_points)
         with torch.no_grad():
-            probabilities = self.net(torch.from_numpy(tensor).to(self.device))[4][0, 0].cpu().numpy()
+            logits = self.net(torch.from_numpy(tensor).to(self.device))[4][0, 0].cpu().numpy()
         threshold = request.threshold if request.threshold is not None else DEFAULT_THRESHOLD
-        mask = paste_back(probabilities, crop, image.shape[0], image.shape[1], threshold)
+        mask = paste_back(logits, crop, image.shape[0], image.shape[1], threshold)
         rle = bitmap_to_rle(mask)
         return {"shapes": [] if rle is None else [{"type": "mask", "points": rle}]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from convert import instances_to_items
@@ -14,6 +15,8 @@ from common.shapes import Item
 from common.weights import weights_path
 
 CONFIG = "COCO-Detection/retinanet_R_101_FPN_3x.yaml"
+# Optional test-time resize (the config's 800/1333 by default); the harness uses small sizes on CPU.
+MIN_SIZE_ENV, MAX_SIZE_ENV = "DETECTRON2_MIN_SIZE", "DETECTRON2_MAX_SIZE"
 
 
 class ModelHandler:
@@ -33,6 +36,8 @@ class ModelHandler:
         cfg.MODEL.WEIGHTS = str(weights_path("DETECTRON2_WEIGHTS", "/opt/nuclio/retinanet_R_101_FPN_3x.pkl"))
         cfg.MODEL.DEVICE = str(torch_device())
         cfg.MODEL.RETINANET.SCORE_THRESH_TEST = 0.0
+        cfg.INPUT.MIN_SIZE_TEST = int(os.environ.get(MIN_SIZE_ENV) or cfg.INPUT.MIN_SIZE_TEST)
+        cfg.INPUT.MAX_SIZE_TEST = int(os.environ.get(MAX_SIZE_ENV) or cfg.INPUT.MAX_SIZE_TEST)
         self.predictor = DefaultPredictor(cfg)
 
     def infer(self, request: DetectorRequest) -> list[Item]:
