@@ -125,7 +125,9 @@ class YoloExport:
             raise ValueError("a pose export needs metadata 'kpt_shape' [keypoints, 2 or 3]")
         if isinstance(kpt_names, dict):  # ultralytics: {class: [names]}; one skeleton per export here
             kpt_names = next(iter(kpt_names.values()), None)
-        end2end = metadata.get("end2end")
+        args = literal("args")
+        nms_inside = isinstance(args, dict) and args.get("nms") is True  # NMSModel: end-to-end rows too
+        end2end = "True" if nms_inside else metadata.get("end2end")
         return cls(
             task=task,
             names={int(k): str(v) for k, v in names.items()},
@@ -284,7 +286,7 @@ def rotated_box(row: Sequence[float], angle: float, fit: Letterbox) -> tuple[lis
     cx, cy, w, h = (float(v) for v in row)
     if w < h:
         w, h, angle = h, w, angle + math.pi / 2
-    (centre_x, centre_y), = fit.points_to_image(np.array([[cx, cy]]))
+    ((centre_x, centre_y),) = fit.points_to_image(np.array([[cx, cy]]))
     half_w, half_h = w / 2 / fit.scale, h / 2 / fit.scale
     degrees = math.degrees(angle % math.pi) % 180.0
     return [centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h], degrees
@@ -311,8 +313,10 @@ class OnnxYolo:
         metadata = self.session.get_modelmeta().custom_metadata_map
         segment = len(outputs) > 1 and len(outputs[1].shape) == 4
         try:
-            self.export = YoloExport.from_metadata(metadata) if "task" in metadata else YoloExport(
-                task="segment" if segment else "detect"
+            self.export = (
+                YoloExport.from_metadata(metadata)
+                if "task" in metadata
+                else YoloExport(task="segment" if segment else "detect")
             )
         except ValueError as error:
             raise InvalidFunctionConfig(f"the model's metadata: {error}") from None
