@@ -82,7 +82,7 @@ def _yaml(source: Path, parts: list[str], export: Any, end2end: bool, spec: list
     document["metadata"]["name"] = function_id(*parts)
     body = document["spec"]
     body["description"] = f"{parts[2]}: ultralytics YOLO {export.task} export, {head} head, {SHOWN[export.task]}"
-    body.pop("env", None)  # the handler reads model.onnx next to it (/opt/nuclio in the image); the size is the export's
+    body.pop("env", None)  # model.onnx sits next to the handler (/opt/nuclio); the input size is the export's
     tag = body["build"]["image"].partition(":")[2]
     body["build"]["image"] = "cvat." + ".".join(parts).lower() + (f":{tag}" if tag else "")
     text = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
