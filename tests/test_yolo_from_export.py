@@ -191,9 +191,9 @@ def test_generated_folder_passes_lint_harness_and_answers(
 def test_printed_deploy_command_deploys_the_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder, printed = _new(tmp_path, "detect", False, capsys)
     (lint, harness, deploy) = printed.splitlines()[-3:]
-    assert lint.strip() == f".venv/bin/cvat-serverless lint {folder}"
+    assert lint.strip() == f".venv/bin/cvat-serverless lint {folder.parent}"
     assert harness.strip() == f".venv/bin/cvat-serverless invoke {folder} --image photo.jpg"  # outside serverless/
-    assert deploy.strip() == f"serverless/deploy_cpu.sh {folder}"
+    assert deploy.strip() == f"serverless/deploy_cpu.sh {folder.parent}"
     log = tmp_path / "nuctl.log"
     env = {**os.environ, "FAKE_NUCTL_LOG": str(log), "PATH": f"{FAKE_NUCTL}:/usr/bin:/bin"}
     subprocess.run(["bash", "-c", deploy.strip()], cwd=REPO, env=env, check=True, capture_output=True, timeout=60)

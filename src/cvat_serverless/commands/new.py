@@ -35,9 +35,9 @@ def _from_yolo(args: argparse.Namespace) -> int:
         f"an ultralytics YOLO {export.task} export, {head} head: answers {SHOWN[export.task]}; "
         f"{len(export.names)} labels: {names[:200]}{'...' if len(names) > 200 else ''}\n"
         f"next: check it, then deploy it (deploy_gpu.sh for a GPU)\n"
-        f"  .venv/bin/cvat-serverless lint {_shown(folder)}\n"
+        f"  .venv/bin/cvat-serverless lint {_shown(folder.parent)}\n"
         f"  {_test_command(folder, args.target)}\n"
-        f"  serverless/deploy_cpu.sh {_shown(folder)}"
+        f"  serverless/deploy_cpu.sh {_shown(folder.parent)}"
     )
     return 0
 
