@@ -69,7 +69,9 @@ def _rows(task: str, end2end: bool) -> np.ndarray:
     return rows[None]
 
 
-def write_export(path: Path, task: str, end2end: bool, metadata: bool = True) -> Path:
+def write_export(
+    path: Path, task: str, end2end: bool, metadata: bool = True, names: dict[int, str] | None = None
+) -> Path:
     """A constant-output ONNX graph with an ultralytics export's I/O and metadata."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -102,7 +104,7 @@ def write_export(path: Path, task: str, end2end: bool, metadata: bool = True) ->
             "task": task,
             "batch": "1",
             "imgsz": f"[{SIZE}, {SIZE}]",
-            "names": repr(PERSON if task == "pose" else NAMES),
+            "names": repr(names or (PERSON if task == "pose" else NAMES)),
             "channels": "3",
             "end2end": str(end2end),
         }
@@ -188,6 +190,47 @@ def test_generated_folder_passes_lint_harness_and_answers(
         client.close()
 
 
+def test_real_weights_nudenet_yolov8n(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """nudenet's 320n.onnx (an ultralytics 8.2.46 export, dynamic input): labels and size from its metadata."""
+    import importlib.util
+
+    from skimage import data
+
+    from cvat_serverless.harness import Case, expect, generated_image
+
+    spec = importlib.util.find_spec("nudenet")
+    assert spec is not None and spec.origin is not None
+    main(
+        [
+            "new",
+            "onnx/notai/nudenet",
+            "--from-yolo",
+            str(Path(spec.origin).parent / "320n.onnx"),
+            "--root",
+            str(tmp_path),
+        ]
+    )
+    assert "detect export, classic (NMS in the handler) head" in capsys.readouterr().out
+    folder = tmp_path / "onnx/notai/nudenet/nuclio"
+    config = load_function_config(folder, environ={})
+    assert len(config.labels) == 18 and config.names_by_id()[1] == "FACE_FEMALE"
+    face = [173.0, 82.0, 275.0, 180.0]  # nudenet's own answer on astronaut(): x, y, w, h = 173, 82, 102, 98
+
+    def wide() -> np.ndarray:
+        canvas = np.full((512, 900, 3), 30, np.uint8)
+        canvas[:, 200:712] = data.astronaut()
+        return canvas
+
+    client = InProcessTransport().open(folder, {})
+    try:
+        for image, box in ((data.astronaut, face), (wide, [face[0] + 200, face[1], face[2] + 200, face[3]])):
+            check = expect.detections(min_count=1, boxes=[("FACE_FEMALE", box, 0.5)], types=["rectangle"])
+            body = {"image": generated_image(f"nudenet-{image.__name__}", image), "threshold": 0.4}
+            run_case(client, Case("face", body=body, check=check), "inprocess")
+    finally:
+        client.close()
+
+
 def test_printed_deploy_command_deploys_the_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder, printed = _new(tmp_path, "detect", False, capsys)
     (lint, harness, deploy) = printed.splitlines()[-3:]
@@ -210,6 +253,9 @@ def test_new_from_yolo_refuses_what_it_cannot_use(tmp_path: Path, capsys: pytest
     not_onnx.write_text("hello")
     with pytest.raises(SystemExit, match="not an ONNX model"):
         main(["new", "onnx/a/b", "--from-yolo", str(not_onnx), "--root", str(tmp_path)])
+    duplicate = write_export(tmp_path / "dup.onnx", "detect", False, names={0: "cat", 1: "cat", 2: "dog"})
+    with pytest.raises(SystemExit, match="break CVAT's rules"):
+        main(["new", "onnx/a/b", "--from-yolo", str(duplicate), "--root", str(tmp_path)])
     with pytest.raises(SystemExit, match="exactly one of"):
         main(["new", "onnx/a/b", "--root", str(tmp_path)])
     assert not (tmp_path / "onnx").exists()

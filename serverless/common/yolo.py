@@ -379,5 +379,7 @@ def _input_size(dims: Sequence[Any], override: str | None, imgsz: tuple[int, int
     if all(isinstance(d, int) and d > 0 for d in dims):
         return int(dims[0]), int(dims[1])
     if override:
+        if not override.strip().isdigit() or int(override) < 32:
+            raise InvalidFunctionConfig(f"{SIZE_ENV} must be an input size in pixels (e.g. 640), got {override!r}")
         return int(override), int(override)
     return imgsz or (640, 640)

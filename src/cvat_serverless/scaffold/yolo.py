@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from common.errors import InvalidFunctionConfig
+from common.labels import parse_spec
 from cvat_serverless.scaffold.generate import function_id, target_folder
 from cvat_serverless.scaffold.yolo_templates import CASES_PY, HEADER, skeleton_label
 
@@ -97,6 +99,10 @@ def generate_from_yolo(target: str, model: Path, root: Path) -> tuple[Path, Any,
     parts, folder = target_folder(target, root)
     export, end2end = read_export(model)
     spec = labels(export)
+    try:
+        parse_spec(json.dumps(spec))  # CVAT's label rules, as lint and init_context apply them
+    except InvalidFunctionConfig as error:
+        raise ValueError(f"{model}: its labels break CVAT's rules: {error.message}") from None
     folder.mkdir(parents=True)
     for name in ("function.yaml", "function-gpu.yaml"):
         (folder / name).write_text(_yaml(BYO / name, parts, export, end2end, spec), encoding="utf-8")
