@@ -99,7 +99,7 @@ class YoloExport:
     kpt_shape: tuple[int, int] | None = None
     kpt_names: tuple[str, ...] = ()
     end2end: bool | None = None
-    """None when the export does not say (before ultralytics 8.4): the output's shape decides."""
+    """None when the export does not say (older exports have no ``end2end`` key): the output's shape decides."""
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, str]) -> YoloExport:
@@ -297,8 +297,8 @@ class OnnxYolo:
 
     Class ids map to names through the spec's ``id`` fields; a class the spec does not declare is
     dropped. detect answers rectangles, segment masks, pose skeletons (keypoints in the order of
-    the label's sublabels), obb rectangles with CVAT's ``rotation``. An export without metadata
-    (before ultralytics 8.1) is a detect model, or a segment one when it has a prototype output.
+    the label's sublabels), obb rectangles with CVAT's ``rotation``. An export without ultralytics'
+    metadata is a detect model, or a segment one when it has a prototype output.
     """
 
     default_threshold = 0.25
