@@ -22,10 +22,11 @@ from common.image import encode_image
 from common.labels import load_function_config
 from common.masks import decode_function_mask
 from cvat_serverless.cli import main
+from cvat_serverless.harness import generated_image
 from cvat_serverless.harness.bad_inputs import bad_inputs
 from cvat_serverless.harness.discovery import load_cases
-from cvat_serverless.harness.runner import run_bad_input, run_case
-from cvat_serverless.harness.transports import InProcessTransport
+from cvat_serverless.harness.runner import run_bad_input, run_case, send
+from cvat_serverless.harness.transports import TRANSPORTS, InProcessTransport
 from cvat_serverless.lint import lint_paths
 from cvat_serverless.runtime import LoadedFunction
 
@@ -190,13 +191,34 @@ def test_generated_folder_passes_lint_harness_and_answers(
         client.close()
 
 
+@pytest.mark.parametrize("task", ["obb", "pose"])
+def test_shapes_survive_cvats_lambda_api(task: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the lambda gateway with cvat-sdk (online call and whole-task request): rotation and skeletons kept."""
+    transport = TRANSPORTS["lambda"]
+    if (why := getattr(transport, "unavailable", lambda: None)()) is not None:
+        pytest.skip(why)
+    folder, _ = _new(tmp_path, task, False, capsys)
+    client = transport.open(folder, {})
+    try:
+        image = generated_image(f"from-yolo-grey-{task}", lambda: np.full((128, 128, 3), 90, np.uint8))
+        result = send(client, {"image": image, "threshold": 0.1}, "lambda")
+    finally:
+        client.close()
+    assert result.status == 200, result.payload
+    for item in result.payload:
+        item["confidence"] = f"{float(item['confidence']):.4f}"
+        for element in item.get("elements", []):
+            element["outside"] = int(element.get("outside", 0))
+    _check_geometry(task, result.payload)
+
+
 def test_real_weights_nudenet_yolov8n(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """nudenet's 320n.onnx (an ultralytics 8.2.46 export, dynamic input): labels and size from its metadata."""
     import importlib.util
 
     from skimage import data
 
-    from cvat_serverless.harness import Case, expect, generated_image
+    from cvat_serverless.harness import Case, expect
 
     spec = importlib.util.find_spec("nudenet")
     assert spec is not None and spec.origin is not None
