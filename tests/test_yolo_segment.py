@@ -94,3 +94,14 @@ def test_function_answers_masks_for_a_segment_export(tmp_path: Path) -> None:
         assert (bitmap & truth).sum() / (bitmap | truth).sum() >= 0.95
     finally:
         function.close()
+
+
+def test_decode_end_to_end_segment_head() -> None:
+    """YOLO26-seg: ``(1, N, 6 + 32)`` rows x1, y1, x2, y2, score, class, coefficients; the same mask as above."""
+    _, protos = head()
+    rows = np.zeros((1, 300, 6 + 32), np.float32)
+    rows[0, 0, :6] = [80, 120, 240, 200, 0.9, 1]
+    rows[0, 0, 6] = 10.0
+    boxes, _, classes, masks = decode_ultralytics_segment(rows, protos, (320, 320), 0.5)  # layout from the shape
+    assert classes.tolist() == [1] and boxes[0].tolist() == [80, 120, 240, 200]
+    assert masks[0].sum() == 80 * 80 and masks[0][120:200, 80:160].all()

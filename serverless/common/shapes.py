@@ -54,9 +54,17 @@ def rectangle(
     *,
     confidence: float | None = None,
     attributes: Sequence[Mapping[str, str]] | None = None,
+    rotation: float | None = None,
 ) -> Item:
-    """A box ``[xtl, ytl, xbr, ybr]``."""
-    return _shape(label, "rectangle", points, confidence, attributes)
+    """A box ``[xtl, ytl, xbr, ybr]``; a rotated one gives its unrotated corners and ``rotation``.
+
+    ``rotation``: degrees clockwise on screen about the box centre, as CVAT stores it (its
+    serializer takes 0..360; the value is wrapped into that range).
+    """
+    item = _shape(label, "rectangle", points, confidence, attributes)
+    if rotation is not None:
+        item["rotation"] = float(rotation) % 360.0
+    return item
 
 
 def polygon(

@@ -73,7 +73,14 @@ def detector_contract(result: Result, labels: Iterable[str] | None = None) -> li
             for element in item["elements"]:
                 _inside(element["points"], size, f"{where}.elements")
             continue
-        _inside(item["points"], size, where)
+        rotation = item.get("rotation", 0.0)
+        if item["type"] == "rectangle" and rotation:
+            # A rotated box (CVAT turns the corners about the centre) may cross the frame edge, as in CVAT.
+            assert isinstance(rotation, (int, float)) and 0 <= rotation <= 360, f"{where}: rotation {rotation!r}"
+            xtl, ytl, xbr, ybr = item["points"]
+            _inside([(xtl + xbr) / 2, (ytl + ybr) / 2], size, f"{where} (centre)")
+        else:
+            _inside(item["points"], size, where)
         if item["type"] == "rectangle":
             xtl, ytl, xbr, ybr = item["points"]
             assert xtl <= xbr and ytl <= ybr, f"{where}: inverted box"

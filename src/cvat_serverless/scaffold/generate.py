@@ -17,16 +17,22 @@ def function_id(framework: str, org: str, model: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", f"{framework}-{org}-{model}".lower()).strip("-")[:63].strip("-")
 
 
-def generate(target: str, kind: str, root: Path) -> Path:
-    """Create ``root/<framework>/<org>/<model>/nuclio`` for ``kind``; refuses to overwrite a folder."""
+def target_folder(target: str, root: Path) -> tuple[list[str], Path]:
+    """Split ``<framework>/<org>/<model>`` and return its parts and its new ``nuclio`` folder (not created)."""
     parts = target.strip("/").split("/")
     if len(parts) != 3 or not all(_SEGMENT.match(part) for part in parts):
         raise ValueError(f"expected <framework>/<org>/<model>, got {target!r}")
-    if kind not in KINDS:
-        raise ValueError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     folder = root.joinpath(*parts, "nuclio")
     if folder.exists():
         raise FileExistsError(f"{folder} already exists")
+    return parts, folder
+
+
+def generate(target: str, kind: str, root: Path) -> Path:
+    """Create ``root/<framework>/<org>/<model>/nuclio`` for ``kind``; refuses to overwrite a folder."""
+    if kind not in KINDS:
+        raise ValueError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    parts, folder = target_folder(target, root)
     folder.mkdir(parents=True)
     values = {
         "name": function_id(*parts),
