@@ -1,18 +1,18 @@
-"""Inside-Outside Guidance (shiyinzhang/Inside-Outside-Guidance, IOG_PASCAL_SBD) answering the newer
-``{"shapes": [{"type": "mask", "points": RLE + box}]}`` form; the network code is cloned in the image."""
+"""Inside-Outside Guidance (shiyinzhang/Inside-Outside-Guidance, IOG_PASCAL_SBD); the library answers the
+mask in CVAT 2.73's ``{"shapes": [{"type": "mask", "points": RLE + box}]}`` form; the network code is
+cloned in the image."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+import numpy as np
 from iog_geometry import network_input, paste_back
 
 from common.devices import torch_device
 from common.image import to_array
 from common.interactor import InteractorRequest, InteractorRules
 from common.labels import load_function_config
-from common.masks import bitmap_to_rle
 from common.weights import weights_path
 
 DEFAULT_THRESHOLD = 0.8  # a probability (sigmoid of the network's logits), as CVAT's IOG function's default
@@ -35,7 +35,7 @@ class ModelHandler:
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         self.net = net.to(self.device).eval()
 
-    def infer(self, request: InteractorRequest) -> Any:
+    def infer(self, request: InteractorRequest) -> np.ndarray:
         import torch
 
         image = to_array(request.image)
@@ -43,6 +43,4 @@ class ModelHandler:
         with torch.no_grad():
             logits = self.net(torch.from_numpy(tensor).to(self.device))[4][0, 0].cpu().numpy()
         threshold = request.threshold if request.threshold is not None else DEFAULT_THRESHOLD
-        mask = paste_back(logits, crop, image.shape[0], image.shape[1], threshold)
-        rle = bitmap_to_rle(mask)
-        return {"shapes": [] if rle is None else [{"type": "mask", "points": rle}]}
+        return paste_back(logits, crop, image.shape[0], image.shape[1], threshold)
