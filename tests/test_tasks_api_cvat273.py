@@ -465,3 +465,21 @@ def test_lambda_calls_follow_the_same_visibility(stack: LocalStack, http: httpx.
     assert started.status_code == 200, started.text
     assert started.json()["id"] in [c["id"] for c in http.get("/api/lambda/requests").json()]
     assert started.json()["id"] not in [c["id"] for c in httpx.get(requests_url, auth=nora).json()]
+
+
+def test_parallel_annotation_writes_are_all_kept(stack: LocalStack, http: httpx.Client) -> None:
+    """Issue 13: 60 parallel PATCH action=create (one shape each) all answered 200, only 53 stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    task = make_task(http, 2)
+    label = label_of(http, task)
+    url = f"{stack.gateway_url}/api/tasks/{task['id']}/annotations"
+
+    def create(index: int) -> int:
+        body = {"shapes": [box(label, index % 2)], "tags": [], "tracks": []}
+        return httpx.patch(url, params={"action": "create"}, json=body, auth=ADMIN, timeout=60).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(create, range(60)))
+    assert statuses == [200] * 60
+    assert len(http.get(f"/api/tasks/{task['id']}/annotations").json()["shapes"]) == 60
