@@ -68,6 +68,7 @@ def sam2_costs(frames: int, objects: int, model: str = "tiny") -> tuple[float, f
             "SAM2_CHECKPOINT": str(write_full_sam2(model, Path(workdir) / "sam2.pt")),
             "CVAT_FUNCTIONS_REDIS_HOST": "127.0.0.1",
             "CVAT_FUNCTIONS_REDIS_PORT": str(redis.port),
+            "CVAT_FN_STATE_SECRET": "bench-only-secret",  # Redis-backed states need one shared secret
         }
         function = LoadedFunction.load(SAM2_TRACKER, env=env)
         answer = function.invoke({"image": images[0], "shapes": polygons}).json()
