@@ -736,3 +736,18 @@ def test_reid_request_with_cleanup_runs_on_what_is_left(client: Client, tmp_path
     assert done.status == "finished", done.exc_info
     annotations = task.get_annotations()
     assert annotations.shapes == [] and annotations.tracks == []
+
+
+def test_hostile_bodies_are_400s_on_the_gateway(client: Client) -> None:
+    """Deep nesting and over-long integers were a bare 500 and a reset connection (issue 13)."""
+    url = f"{client.api_client.configuration.host}/api/lambda/functions/{DETECTOR}"
+    auth = ("admin", "admin")
+    headers = {"Content-Type": "application/json"}
+    for body in (
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"task": ' + b"9" * 5000 + b"}",
+        b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}",
+    ):
+        answer = httpx.post(url, content=body, headers=headers, auth=auth, timeout=60)
+        assert answer.status_code == 400, (answer.status_code, answer.text[:200])
+    assert httpx.get(f"{client.api_client.configuration.host}/api/lambda/functions", auth=auth).status_code == 200

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from common.errors import BadRequest as FunctionBadRequest
+from cvat_serverless.bodies import BodyTooLarge, loads_object, read_limited
 from cvat_serverless.gateway.errors import BadRequest, GatewayError, NotFound
 
 
@@ -24,30 +25,20 @@ def both(path: str) -> list[str]:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or a 413 once it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise GatewayError(f"request body of {declared} bytes is over the {limit}-byte limit", 413)
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise GatewayError(f"request body is over the {limit}-byte limit", 413)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The request body, or a 413 once it passes ``limit`` bytes (the stack's one body guard)."""
+    try:
+        return await read_limited(request, limit)
+    except BodyTooLarge as error:
+        raise GatewayError(str(error), 413) from None
 
 
 def json_body(raw: bytes) -> dict[str, Any]:
-    """A JSON object body; an empty body is an empty object (cvat-sdk sends JSON content type on empty POSTs)."""
-    if not raw.strip():
-        return {}
+    """A JSON object body; an empty body is an empty object (cvat-sdk sends JSON content type on empty POSTs).
+    Nesting past the library's depth limit is a 400, as on every transport."""
     try:
-        data = json.loads(raw)
-    except ValueError as error:
-        raise BadRequest(f"the body is not valid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
-    return data
+        return loads_object(raw, empty={})
+    except FunctionBadRequest as error:
+        raise BadRequest(error.message) from None
 
 
 def path_int(request: Request, name: str = "id") -> int:
