@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cvat_serverless.gateway.errors import ValidationFailed
+from cvat_serverless.gateway.numbers import INVALID, to_int
 
 ACTIONS = ("create", "update", "delete")
 SOURCES = ("auto", "semi-auto", "manual", "file", "consensus")
@@ -63,12 +64,9 @@ class _Checker:
         value = self._get(key, default)
         if value is None and null:
             return None
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            return self._fail(key, "A valid integer is required.")
+        value = to_int(value)
+        if value is None:
+            return self._fail(key, INVALID)
         if minimum is not None and value < minimum:
             return self._fail(key, f"Ensure this value is greater than or equal to {minimum}.")
         return value

@@ -60,6 +60,8 @@ class Authenticate(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         if not PUBLIC_PATHS.match(request.url.path):
             found = await run_in_threadpool(self.accounts.authenticate, request)
+            if isinstance(found, GatewayError):
+                return error_response(found)
             if not isinstance(found, User):
                 return JSONResponse({"error": found}, status_code=401)
             request.state.user = found

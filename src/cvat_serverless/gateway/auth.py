@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from cvat_serverless.gateway.errors import Forbidden
 from cvat_serverless.gateway.users import User, UserStore
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -56,8 +57,11 @@ class Accounts:
             self._sessions = {k: v for k, v in self._sessions.items() if v[0] != user_id}
             self._basic = {k: v for k, v in self._basic.items() if v != user_id}
 
-    def authenticate(self, request: Request) -> User | str:
-        """The request's user, or why it has none."""
+    def authenticate(self, request: Request) -> User | str | Forbidden:
+        """The request's user, or why it has none (a :class:`Forbidden` for a session without its CSRF token).
+
+        Sessions live only in this process's own table under random ids; API keys are looked up only
+        from an ``Authorization`` header, so neither can stand in for the other."""
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
         if scheme.lower() in ("bearer", "token") and value:
@@ -68,10 +72,13 @@ class Accounts:
         session = request.cookies.get("sessionid")
         if session and session in self._sessions:
             user_id, csrf = self._sessions[session]
-            if request.method not in SAFE_METHODS and not hmac.compare_digest(
-                request.headers.get("x-csrftoken", ""), csrf
-            ):
-                return "CSRF Failed: CSRF token missing or incorrect."
+            if request.method not in SAFE_METHODS:
+                given = request.headers.get("x-csrftoken", "")
+                # DRF's SessionAuthentication answers a CSRF failure with PermissionDenied (403), Django's reasons
+                if not given:
+                    return Forbidden("CSRF Failed: CSRF token missing.")
+                if not hmac.compare_digest(given.encode(), csrf.encode()):
+                    return Forbidden("CSRF Failed: CSRF token incorrect.")
             found = self.users.get(user_id)
             return found if found is not None else NOT_PROVIDED
         return NOT_PROVIDED

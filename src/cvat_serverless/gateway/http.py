@@ -9,7 +9,8 @@ from starlette.responses import JSONResponse
 
 from common.errors import BadRequest as FunctionBadRequest
 from cvat_serverless.bodies import BodyTooLarge, loads_object, read_limited
-from cvat_serverless.gateway.errors import BadRequest, GatewayError, NotFound
+from cvat_serverless.gateway.errors import BadRequest, GatewayError
+from cvat_serverless.gateway.numbers import id_or_404
 
 
 def error_response(error: GatewayError) -> JSONResponse:
@@ -42,10 +43,8 @@ def json_body(raw: bytes) -> dict[str, Any]:
 
 
 def path_int(request: Request, name: str = "id") -> int:
-    value = request.path_params[name]
-    if not str(value).isdigit():
-        raise NotFound(f"{name} {value!r} not found")
-    return int(value)
+    """A path id through the gateway's one integer parser: anything else names nothing (404)."""
+    return id_or_404(request.path_params[name], name)
 
 
 def listing(results: list[Any]) -> JSONResponse:

@@ -16,8 +16,9 @@ from cvat_serverless.gateway.auth_api import current_user
 from cvat_serverless.gateway.errors import GatewayError, ValidationFailed
 from cvat_serverless.gateway.http import both, json_body, listing, path_int, read_body
 from cvat_serverless.gateway.jobstore import job_frames, now
+from cvat_serverless.gateway.numbers import query_int
 from cvat_serverless.gateway.segments import ground_truth_frames
-from cvat_serverless.gateway.tasks_api import TaskApi, annotation_request, query_int
+from cvat_serverless.gateway.tasks_api import TaskApi, annotation_request
 
 JOB_TYPES = ("annotation", "ground_truth", "consensus_replica")
 STAGES = ("annotation", "validation", "acceptance")

@@ -19,6 +19,7 @@ from typing import Any
 
 from cvat_serverless.gateway import annotations as anno
 from cvat_serverless.gateway.errors import BadRequest, NotFound, ValidationFailed
+from cvat_serverless.gateway.numbers import id_or_404
 
 JOBS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -64,7 +65,8 @@ class JobsMixin:
         return job
 
     def job(self, job_id: int) -> dict[str, Any]:
-        """The job row; :class:`NotFound` if absent."""
+        """The job row; :class:`NotFound` if absent (or if ``job_id`` cannot be an id)."""
+        job_id = id_or_404(job_id, "job")
         with self._lock:
             row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:

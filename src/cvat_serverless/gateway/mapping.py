@@ -63,15 +63,27 @@ def _map_one(model: LabelSpec, db: TaskLabel, entry: Mapping[str, Any] | None) -
     if not labels_compatible(model.type, db_type):
         raise BadRequest(f'Model label "{model.name}" and database label "{db["name"]}" are not compatible')
     explicit_attributes = (entry or {}).get("attributes")
+    if explicit_attributes is not None and not (
+        isinstance(explicit_attributes, Mapping) and all(isinstance(v, str) for v in explicit_attributes.values())
+    ):
+        raise BadRequest(f"Invalid mapping for {model.name!r}: 'attributes' must map model to db attribute names")
     attributes = _map_attributes(model.attributes, db.get("attributes") or [], explicit_attributes, model.name)
     sublabels: dict[str, MappedLabel] = {}
     if model.type == "skeleton":
         db_subs = _by_name(db.get("sublabels") or [])
         explicit = (entry or {}).get("sublabels")
+        if explicit is not None and not isinstance(explicit, Mapping):
+            raise BadRequest(f"Invalid mapping for {model.name!r}: 'sublabels' must be an object")
         if entry is not None and "sublabels" in entry and not explicit:
             raise BadRequest(f'Mapping for elements was not specified in skeleton "{model.name}"')
         for sub in model.sublabels:
             sub_entry = (explicit or {}).get(sub.name)
+            if isinstance(sub_entry, str):
+                sub_entry = {"name": sub_entry}
+            if sub_entry is not None and not (
+                isinstance(sub_entry, Mapping) and isinstance(sub_entry.get("name"), str)
+            ):
+                raise BadRequest(f"Invalid mapping for {sub.name!r} in skeleton {model.name!r}: expected a 'name'")
             target = sub_entry["name"] if sub_entry else (None if explicit else sub.name)
             if target is None:
                 continue

@@ -13,14 +13,14 @@ import os
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cvat_serverless.gateway.calls import Caller
-from cvat_serverless.gateway.errors import Conflict, NotFound
+from cvat_serverless.gateway.errors import Conflict, GatewayError, NotFound
 from cvat_serverless.gateway.jobs import run_request
 from cvat_serverless.gateway.nuclio import NuclioClient, NuclioSettings
 from cvat_serverless.gateway.store import TaskStore, now
@@ -167,8 +167,21 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@contextlib.contextmanager
+def redis_unavailable_is_503() -> Iterator[None]:
+    """Redis down or not answering: a 503 that says so (CVAT's views would fail with a bare 500)."""
+    import redis
+
+    try:
+        yield
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+        raise GatewayError(f"the request queue (Redis) is unavailable: {error}", 503) from None
+
+
 class RqQueue:
-    """Jobs on an RQ queue in Redis: run ``rq worker annotation --serializer rq.serializers.JSONSerializer``."""
+    """Jobs on an RQ queue in Redis: run ``rq worker annotation --serializer rq.serializers.JSONSerializer``.
+
+    Every public method answers a 503 :class:`GatewayError` while Redis cannot be reached."""
 
     def __init__(self, redis_url: str, settings: Mapping[str, Any]) -> None:
         import redis
@@ -192,6 +205,10 @@ class RqQueue:
             raise NotFound(f"{rq_id} lambda job is not found") from None
 
     def submit(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        with redis_unavailable_is_503():
+            return self._submit(params)
+
+    def _submit(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Enqueue under a fresh job id; the task's current request (unless cancelled) must not be running.
 
         Each request gets its own RQ id, so a job that is still finishing its frame after a DELETE
@@ -256,9 +273,14 @@ class RqQueue:
         )
 
     def get(self, rq_id: str) -> dict[str, Any]:
-        return self._as_call(self._job(rq_id))
+        with redis_unavailable_is_503():
+            return self._as_call(self._job(rq_id))
 
     def list(self) -> list[dict[str, Any]]:
+        with redis_unavailable_is_503():
+            return self._list()
+
+    def _list(self) -> list[dict[str, Any]]:
         from rq.job import Job
         from rq.serializers import JSONSerializer
 
@@ -274,6 +296,10 @@ class RqQueue:
         return calls
 
     def cancel(self, rq_id: str) -> None:
+        with redis_unavailable_is_503():
+            self._cancel(rq_id)
+
+    def _cancel(self, rq_id: str) -> None:
         job = self._job(rq_id)
         self._redis.set(CANCEL_KEY.format(rq_id), "1", ex=24 * 3600)
         if job.get_status() in ("queued", "scheduled", "deferred"):

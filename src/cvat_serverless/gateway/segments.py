@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from cvat_serverless.gateway.errors import GatewayError, ValidationFailed
+from cvat_serverless.gateway.numbers import to_int
 
 STEP_PATTERN = re.compile(r"step\s*=\s*([1-9]\d*)")
 FRAME_SELECTION_METHODS = ("random_uniform", "random_per_job", "manual")
@@ -78,7 +79,7 @@ def segments(size: int, segment_size: int, overlap: int = 0) -> tuple[int, list[
 
 
 def _is_int(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    return to_int(value, strings=False, floats=False, minimum=minimum) is not None
 
 
 def _format_list(items: Sequence[str]) -> str:

@@ -21,6 +21,7 @@ from PIL import Image
 
 from cvat_serverless.gateway.errors import BadRequest, NotFound
 from cvat_serverless.gateway.jobstore import JOBS_SCHEMA, JobsMixin, now
+from cvat_serverless.gateway.numbers import id_or_404, to_int
 from cvat_serverless.gateway.segments import segments, select_frames
 
 SCHEMA = """
@@ -139,7 +140,15 @@ class TaskStore(JobsMixin):
                 "attributes": [],
                 "sublabels": [],
             }
-            for attr in raw.get("attributes") or []:
+            attributes = raw.get("attributes") or []
+            if not isinstance(attributes, list) or not all(
+                isinstance(a, Mapping) and isinstance(a.get("name"), str) and a["name"] for a in attributes
+            ):
+                raise BadRequest(f"the attributes of label {raw['name']!r} must be a list of objects with a name")
+            for attr in attributes:
+                values = attr.get("values") or []
+                if not isinstance(values, list):
+                    raise BadRequest(f"the values of attribute {attr['name']!r} must be a list")
                 label["attributes"].append(
                     {
                         "id": self._next_ids(db, "attribute", 1)[0],
@@ -147,10 +156,13 @@ class TaskStore(JobsMixin):
                         "mutable": bool(attr.get("mutable", False)),
                         "input_type": str(attr.get("input_type", "text")),
                         "default_value": str(attr.get("default_value", "")),
-                        "values": [str(v) for v in attr.get("values") or []],
+                        "values": [str(v) for v in values],
                     }
                 )
-            subs = self._number_labels(db, raw.get("sublabels") or [])
+            sublabels = raw.get("sublabels") or []
+            if not isinstance(sublabels, list):
+                raise BadRequest(f"the sublabels of label {raw['name']!r} must be a list")
+            subs = self._number_labels(db, sublabels)
             label["sublabels"] = [{**sub, "has_parent": True} for sub in subs]
             numbered.append(label)
         names = [label["name"] for label in numbered]
@@ -170,6 +182,8 @@ class TaskStore(JobsMixin):
         """A new task without data; returns its row."""
         if not isinstance(name, str) or not 1 <= len(name) <= 256:
             raise BadRequest("a task needs a name of 1 to 256 characters")
+        if not isinstance(labels, list):
+            raise BadRequest("labels must be a list")
         stamp = now()
         with self._tx() as db:
             numbered = self._number_labels(db, labels)
@@ -182,7 +196,8 @@ class TaskStore(JobsMixin):
         return self.task(task_id)
 
     def task(self, task_id: int) -> dict[str, Any]:
-        """The task row (labels decoded); :class:`NotFound` if absent."""
+        """The task row (labels decoded); :class:`NotFound` if absent (or if ``task_id`` cannot be an id)."""
+        task_id = id_or_404(task_id, "task")
         with self._lock:
             row = self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
         if row is None:
@@ -216,6 +231,10 @@ class TaskStore(JobsMixin):
     def task_dir(self, task_id: int) -> Path:
         return self.directory / "tasks" / str(task_id)
 
+    def clear_upload(self, task_id: int) -> None:
+        """Drop whatever client files wait in the task's upload folder."""
+        shutil.rmtree(self.task_dir(task_id) / "upload", ignore_errors=True)
+
     def upload_dir(self, task_id: int) -> Path:
         """Where uploaded client files wait for Upload-Finish."""
         path = self.task_dir(task_id) / "upload"
@@ -241,7 +260,34 @@ class TaskStore(JobsMixin):
 
         Only ``sorted_files[start_frame : stop_frame + 1 : step]`` become frames (numbered from 0),
         and the task is split into jobs of ``segment_size`` frames, as CVAT 2.73 does.
+        All or nothing: when any step fails, the copied frames and the uploaded client files are
+        removed and the task stays without data, so a retry with fixed input starts clean.
         """
+        try:
+            return self._attach_frames(
+                task_id, files, order=order, image_quality=image_quality, chunk_size=chunk_size,
+                explicit_order=explicit_order, start_frame=start_frame, stop_frame=stop_frame,
+                frame_filter=frame_filter,
+            )  # fmt: skip
+        except BaseException:
+            if not self.task(task_id)["size"]:
+                shutil.rmtree(self.task_dir(task_id) / "frames", ignore_errors=True)
+                self.clear_upload(task_id)
+            raise
+
+    def _attach_frames(
+        self,
+        task_id: int,
+        files: Sequence[Path],
+        *,
+        order: str,
+        image_quality: int,
+        chunk_size: int | None,
+        explicit_order: Sequence[str] | None,
+        start_frame: int,
+        stop_frame: int,
+        frame_filter: str,
+    ) -> dict[str, Any]:
         task = self.task(task_id)
         if task["size"]:
             raise BadRequest(f"task {task_id} already has data")
@@ -298,12 +344,12 @@ class TaskStore(JobsMixin):
 
     def frame(self, task_id: int, index: Any) -> Frame:
         """Frame ``index`` of a task (integral floats accepted, as cvat-sdk sends them); 400 when out of range."""
-        if isinstance(index, bool) or not isinstance(index, (int, float)) or float(index) != int(index):
+        number = to_int(index, strings=False)
+        if number is None:
             raise BadRequest(f"frame must be an integer, got {index!r}")
+        task_id = id_or_404(task_id, "task")
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM frames WHERE task_id = ? AND idx = ?", (task_id, int(index))
-            ).fetchone()
+            row = self._db.execute("SELECT * FROM frames WHERE task_id = ? AND idx = ?", (task_id, number)).fetchone()
         if row is None:
             size = self.task(task_id)["size"]
             raise BadRequest(f"frame {index} is outside task {task_id} (it has {size} frames)")

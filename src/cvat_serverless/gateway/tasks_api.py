@@ -10,7 +10,7 @@ import uuid
 import zipfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +24,7 @@ from cvat_serverless.gateway.auth import Accounts
 from cvat_serverless.gateway.auth_api import current_user
 from cvat_serverless.gateway.errors import BadRequest, GatewayError, NotFound, ValidationFailed
 from cvat_serverless.gateway.http import both, json_body, listing, path_int, read_body
+from cvat_serverless.gateway.numbers import field_int, header_int, query_int, to_int
 from cvat_serverless.gateway.segments import validate_data_params
 from cvat_serverless.gateway.store import TaskStore, now
 
@@ -151,26 +152,29 @@ class TaskApi:
         return listing(results)
 
     def _create_task(self, data: Mapping[str, Any], owner_id: int) -> dict[str, Any]:
-        errors = {}
+        errors, numbers = {}, {}
         for key in ("segment_size", "overlap"):
-            value = data.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                errors[key] = ["Ensure this value is greater than or equal to 0."]
+            if data.get(key) is not None:
+                try:
+                    numbers[key] = field_int(data[key], key)
+                except ValidationFailed as error:
+                    errors.update(error.body)
         if errors:
             raise ValidationFailed(errors)
-        if data.get("overlap"):
+        if numbers.get("overlap"):
             raise BadRequest("overlap is not supported by this server (CVAT's image tasks default to 0)")
         owner = data.get("owner_id") if data.get("owner_id") is not None else owner_id
         assignee = data.get("assignee_id")
         self._check_users(owner_id=owner, assignee_id=assignee)
         return self.store.create_task(
-            data.get("name"), data.get("labels") or [], data.get("segment_size") or 0,
+            data.get("name"), data.get("labels") or [], numbers.get("segment_size") or 0,
             owner_id=int(owner), assignee_id=assignee,
         )  # fmt: skip
 
     def _check_users(self, **ids: Any) -> None:
         for key, value in ids.items():
-            if value is not None and (not isinstance(value, int) or self.accounts.users.get(value) is None):
+            number = to_int(value, strings=False, floats=False, minimum=1)
+            if value is not None and (number is None or self.accounts.users.get(number) is None):
                 raise ValidationFailed({key: [f'Invalid pk "{value}" - object does not exist.']})
 
     async def task(self, request: Request) -> Response:
@@ -197,6 +201,8 @@ class TaskApi:
             return await run_in_threadpool(self._read_data, task_id, dict(request.query_params))
         headers = request.headers
         if "upload-start" in headers:
+            # a new upload begins: whatever an earlier, abandoned one left behind goes
+            await run_in_threadpool(self.store.clear_upload, task_id)
             return Response(status_code=202)
         if "upload-multiple" in headers:
             await self._save_multipart(request, task_id)
@@ -205,21 +211,32 @@ class TaskApi:
             return self._tus_create(request, task_id)
         params = json_body(await read_body(request, 1024 * 1024))
         validate_data_params(params)
+        image_quality = field_int(params.get("image_quality", 70), "image_quality", maximum=100)
+        files: list[Path] = []
+        names: list[str] = []
+        order = params.get("upload_file_order")
+        if order is not None and not (isinstance(order, list) and all(isinstance(n, str) for n in order)):
+            raise ValidationFailed({"upload_file_order": ["Expected a list of file names."]})
         if "upload-finish" in headers:
             files = sorted(self.store.upload_dir(task_id).iterdir())
+            if sum(f.stat().st_size for f in files) > UPLOAD_LIMIT:
+                await run_in_threadpool(self.store.clear_upload, task_id)
+                raise GatewayError(f"the uploaded files are over the {UPLOAD_LIMIT}-byte limit", 413)
         elif params.get("server_files"):
-            files = self._server_files(params["server_files"])
+            names = server_file_names(params["server_files"])
         elif params.get("remote_files"):
             raise BadRequest("remote_files are not supported: this server downloads nothing; use server_files")
         else:
             raise BadRequest("expected Upload-Start/Multiple/Finish headers or a JSON body with server_files")
         try:
+            if "upload-finish" not in headers:
+                files = await run_in_threadpool(self._server_files, names)
             await run_in_threadpool(
                 self.store.attach_frames,
                 task_id,
                 files,
                 order=str(params.get("sorting_method", "lexicographical")),
-                image_quality=int(params.get("image_quality", 70)),
+                image_quality=image_quality,
                 chunk_size=params.get("chunk_size") or None,
                 explicit_order=params.get("upload_file_order"),
                 start_frame=params.get("start_frame", 0),
@@ -232,48 +249,57 @@ class TaskApi:
         return JSONResponse({"rq_id": rq_id}, status_code=202)
 
     async def _save_multipart(self, request: Request, task_id: int) -> None:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_body:
-            raise GatewayError(f"upload of {declared} bytes is over the {self.max_body}-byte limit", 413)
+        """Upload-Multiple: the body is counted while it streams (a 413 past ``max_body``, chunked or not)
+        and nothing is written to the task's upload folder unless the whole form arrived and every name is usable."""
+        counted = Request(request.scope, limited_receive(request, self.max_body))
         target = self.store.upload_dir(task_id)
-        async with request.form(max_files=10000, max_fields=100) as form:
+        async with counted.form(max_files=10000, max_fields=100) as form:
+            files = []
             for key, value in form.multi_items():
                 if key.startswith("client_files") and hasattr(value, "read"):
-                    name = Path(str(value.filename or "")).name
-                    if not name or name.startswith("."):
-                        raise BadRequest(f"an uploaded file has no usable name: {value.filename!r}")
-                    (target / name).write_bytes(await value.read())
+                    files.append((safe_filename(str(value.filename or "")), value))
+            for name, value in files:
+                (target / name).write_bytes(await value.read())
 
-    def _server_files(self, names: Any) -> list[Path]:
+    def _server_files(self, names: list[str]) -> list[Path]:
+        """The files ``names`` stand for (folders searched recursively), every one by its real path inside
+        the share. Like CVAT's ``join_untrusted_path``, a name or a symbolic link that leads outside the
+        share fails the task's data request (CVAT fails its creation job the same way)."""
         if self.share_dir is None:
             raise BadRequest("this server has no share folder (start it with --share-dir)")
         root = self.share_dir.resolve()
         files: list[Path] = []
-        for name in names if isinstance(names, list) else []:
-            path = (root / str(name)).resolve()
-            if not path.is_relative_to(root) or not path.exists():
-                raise BadRequest(f"{name!r} is not in the share folder")
-            files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for name in names:
+            path = root / name
+            found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            for file in found:
+                real = file.resolve()
+                if not real.is_relative_to(root):
+                    raise BadRequest(f"'{file.relative_to(root)}' is not in the subpath of the share folder")
+                if not real.is_file():
+                    raise BadRequest(f"'{file.relative_to(root)}' does not exist in the share folder")
+                files.append(file)
         return files
 
     def _tus_create(self, request: Request, task_id: int) -> Response:
-        length = request.headers.get("upload-length", "")
-        if not length.isdigit():
-            raise BadRequest("Upload-Length must be a non-negative integer")
+        length = header_int(request.headers.get("upload-length", ""), "Upload-Length")
+        if length > UPLOAD_LIMIT:
+            raise GatewayError(f"an upload of {length} bytes is over the {UPLOAD_LIMIT}-byte limit", 413)
         metadata = dict(
             item.strip().split(" ", 1) for item in request.headers.get("upload-metadata", "").split(",") if " " in item
         )
         try:
-            filename = Path(base64.b64decode(metadata.get("filename", "")).decode()).name
+            filename = base64.b64decode(metadata.get("filename", ""), validate=True).decode()
         except (ValueError, UnicodeDecodeError):
             filename = ""
         if not filename:
             raise BadRequest("Upload-Metadata must carry a base64 filename")
+        filename = safe_filename(filename)
         file_id = uuid.uuid4().hex
         path = self.store.upload_dir(task_id) / filename
         path.write_bytes(b"")
         with self._lock:
-            self._tus[file_id] = _TusUpload(task_id, filename, int(length), path)
+            self._tus[file_id] = _TusUpload(task_id, filename, length, path)
         location = f"{str(request.base_url).rstrip('/')}/api/tasks/{task_id}/data/{file_id}"
         return Response(
             status_code=201, headers={"Location": location, "Upload-Filename": filename, "Tus-Resumable": "1.0.0"}
@@ -291,7 +317,9 @@ class TaskApi:
             return Response(status_code=409, headers=headers)
         chunk = await read_body(request, TUS_CHUNK_LIMIT)
         if upload.offset + len(chunk) > upload.length:
-            raise BadRequest("the chunk goes past Upload-Length")
+            self._tus.pop(request.path_params["file_id"], None)
+            upload.path.unlink(missing_ok=True)
+            raise BadRequest("the chunk goes past Upload-Length (the upload is discarded)")
         with upload.path.open("ab") as handle:
             handle.write(chunk)
         upload.offset += len(chunk)
@@ -299,16 +327,15 @@ class TaskApi:
 
     def _read_data(self, task_id: int, query: Mapping[str, str]) -> Response:
         frames = self.store.frames(task_id)
-        kind, number = query.get("type", "chunk"), query.get("number", "0")
-        if not number.isdigit():
-            raise BadRequest("number must be a non-negative integer")
+        kind = query.get("type", "chunk")
+        number = field_int(query.get("number", "0"), "number")
         if kind == "frame":
-            frame = self.store.frame(task_id, int(number))
+            frame = self.store.frame(task_id, number)
             return Response(frame.read(), media_type="image/" + frame.path.suffix.lstrip(".").replace("jpg", "jpeg"))
         if kind != "chunk":
             raise BadRequest(f"data type {kind!r} is not supported here (chunk, frame)")
         size = int(self.store.task(task_id)["chunk_size"])
-        part = frames[int(number) * size : (int(number) + 1) * size]
+        part = frames[number * size : (number + 1) * size]
         if not part:
             raise NotFound(f"chunk {number} does not exist")
         buffer = io.BytesIO()
@@ -395,14 +422,57 @@ class TaskApi:
         ]
 
 
+def path_problem(name: str) -> str | None:
+    """CVAT's ``problem_with_untrusted_path`` (trailing slash allowed): why ``name`` is no canonical relative path."""
+    pure = PurePosixPath(name)
+    if not pure.parts:
+        return "path is empty"
+    if pure.root:
+        return "path is not relative"
+    if ".." in pure.parts:
+        return "path contains a '..' segment"
+    if pure.as_posix() != name.removesuffix("/") or "\0" in name:
+        return "path is not in canonical form"
+    return None
+
+
+def server_file_names(raw: Any) -> list[str]:
+    """``server_files`` checked as CVAT's ``ServerFileSerializer`` checks it (400 with one entry per name)."""
+    if not isinstance(raw, list):
+        raise ValidationFailed({"server_files": [f'Expected a list of items but got type "{type(raw).__name__}".']})
+    problems = [path_problem(n) if isinstance(n, str) else "Not a valid string." for n in raw]
+    if any(problems):
+        raise ValidationFailed({"server_files": [{"file": [p]} if p else {} for p in problems]})
+    return list(raw)
+
+
+def safe_filename(raw: str) -> str:
+    """An uploaded file's base name; a 400 for one that is empty, hidden, ``..`` or holds a NUL/control byte."""
+    name = Path(raw.replace("\\", "/")).name
+    if not name or name.startswith(".") or any(ord(c) < 32 for c in name) or len(name.encode()) > 255:
+        raise BadRequest(f"an uploaded file has no usable name: {raw!r}")
+    return name
+
+
+def limited_receive(request: Request, limit: int) -> Callable[[], Awaitable[Any]]:
+    """The request's ASGI ``receive`` that raises a 413 once more than ``limit`` body bytes arrived."""
+    declared = to_int(request.headers.get("content-length", ""), floats=False, minimum=0)
+    if declared is not None and declared > limit:
+        raise GatewayError(f"upload of {declared} bytes is over the {limit}-byte limit", 413)
+    seen = 0
+
+    async def receive() -> Any:
+        nonlocal seen
+        message = await request.receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise GatewayError(f"the upload is over the {limit}-byte limit", 413)
+        return message
+
+    return receive
+
+
 PUBLIC_PATHS = re.compile(r"^/api/(server/about|auth/login|auth/logout|auth/register)/?$")
-
-
-def query_int(query: Mapping[str, str], key: str) -> int:
-    value = query[key]
-    if not value.isdigit():
-        raise ValidationFailed({key: ["A valid integer is required."]})
-    return int(value)
 
 
 async def annotation_request(request: Request, limit: int) -> tuple[dict[str, Any], str]:
