@@ -188,6 +188,8 @@ class TaskApi:
         if request.method == "PATCH":
             data = json_body(await read_body(request, 1024 * 1024))
             changes = {k: data[k] for k in ("name", "owner_id", "assignee_id") if k in data}
+            if "name" in changes and not (isinstance(changes["name"], str) and 1 <= len(changes["name"]) <= 256):
+                raise ValidationFailed({"name": ["A task name must be a string of 1 to 256 characters."]})
             if {"owner_id", "assignee_id"} & changes.keys():
                 access.require(access.can_delete_task(user, task))  # update:owner / update:assignee
             self._check_users(**{k: v for k, v in changes.items() if k != "name"})
