@@ -127,6 +127,16 @@ def _common(check: _Checker, action: str | None) -> dict[str, Any]:
     return item
 
 
+def _list_field(check: _Checker, key: str) -> list[Any]:
+    """An optional list field (DRF's ``ListSerializer``): anything else is the field's error and no items."""
+    assert check.raw is not None
+    raw = check.raw.get(key) or []
+    if not isinstance(raw, list):
+        check._fail(key, f'Expected a list of items but got type "{type(raw).__name__}".')
+        return []
+    return raw
+
+
 def _attributes(check: _Checker) -> list[dict[str, Any]]:
     assert check.raw is not None
     raw = check.raw.get("attributes", [])
@@ -184,7 +194,7 @@ def _labeled_shape(raw: Any, action: str | None, *, element: bool = False) -> tu
     elements: list[dict[str, Any]] = []
     if not element:
         errors = []
-        for sub in check.raw.get("elements") or []:
+        for sub in _list_field(check, "elements"):
             parsed, error = _labeled_shape(sub, action, element=True)
             elements.append(parsed)
             errors.append(error)
@@ -224,7 +234,7 @@ def _track(raw: Any, action: str | None, *, element: bool = False) -> tuple[dict
     item["shapes"] = shapes
     if not element:
         elements, errors = [], []
-        for sub in check.raw.get("elements") or []:
+        for sub in _list_field(check, "elements"):
             parsed, error = _track(sub, action, element=True)
             elements.append(parsed)
             errors.append(error)
