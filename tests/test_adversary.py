@@ -105,6 +105,17 @@ def test_tus_upload_longer_than_the_limit_is_413(stack: LocalStack, http: httpx.
     answer = http.post(f"/api/tasks/{task_id}/data", headers=headers)
     assert answer.status_code == 413 and "limit" in answer.json()["error"]
     assert leftovers(stack, task_id) == []
+    # the limit is per task: what already waits in the upload folder counts
+    upload_dir(stack, task_id).mkdir(parents=True, exist_ok=True)
+    (upload_dir(stack, task_id) / "first.png").write_bytes(b"\0" * (UPLOAD_LIMIT - 10))
+    headers["Upload-Length"] = "11"
+    assert http.post(f"/api/tasks/{task_id}/data", headers=headers).status_code == 413
+    more = http.post(
+        f"/api/tasks/{task_id}/data",
+        headers={"Upload-Multiple": "true"},
+        files=client_files(("b.png", b"x" * (2 << 20))),
+    )
+    assert more.status_code == 413 and sorted(p.name for p in upload_dir(stack, task_id).iterdir()) == ["first.png"]
 
 
 # --- 10: server files stay inside the share ------------------------------------------------------
@@ -295,6 +306,14 @@ def test_tus_names_and_lengths_are_checked_before_anything_is_touched(stack: Loc
         answer = tus_create(http, task_id, name, length)
         assert answer.status_code == 400 and answer.json(), (name, length)
     assert (upload_dir(stack, task_id) / "img.png").read_bytes() == b"abc"  # still the uploaded bytes
+    # TUS metadata: comma-separated "key base64value"; a key may come without a value (was a 500)
+    for metadata, status in (("filename", 400), ("filename !!!", 400), ("filename YS5wbmc=, x", 201)):
+        headers = {"Tus-Resumable": "1.0.0", "Upload-Length": "3", "Upload-Metadata": metadata}
+        assert http.post(f"/api/tasks/{task_id}/data", headers=headers).status_code == status, metadata
+    # a chunk past Upload-Length discards the upload
+    other = tus_create(http, task_id, b"other.png", "3").headers["Location"]
+    assert http.patch(other, content=b"abcdef", headers=patch).status_code == 400
+    assert not (upload_dir(stack, task_id) / "other.png").exists() and http.head(other).status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -235,6 +235,11 @@ class TaskStore(JobsMixin):
         """Drop whatever client files wait in the task's upload folder."""
         shutil.rmtree(self.task_dir(task_id) / "upload", ignore_errors=True)
 
+    def upload_size(self, task_id: int) -> int:
+        """Bytes of client files waiting in the task's upload folder."""
+        folder = self.task_dir(task_id) / "upload"
+        return sum(f.stat().st_size for f in folder.iterdir() if f.is_file()) if folder.is_dir() else 0
+
     def upload_dir(self, task_id: int) -> Path:
         """Where uploaded client files wait for Upload-Finish."""
         path = self.task_dir(task_id) / "upload"

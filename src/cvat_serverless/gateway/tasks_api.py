@@ -253,7 +253,10 @@ class TaskApi:
     async def _save_multipart(self, request: Request, task_id: int) -> None:
         """Upload-Multiple: the body is counted while it streams (a 413 past ``max_body``, chunked or not)
         and nothing is written to the task's upload folder unless the whole form arrived and every name is usable."""
-        counted = Request(request.scope, limited_receive(request, self.max_body))
+        room = self.max_body - await run_in_threadpool(self.store.upload_size, task_id)
+        if room <= 0:
+            raise GatewayError(f"the task's uploads are over the {UPLOAD_LIMIT}-byte limit", 413)
+        counted = Request(request.scope, limited_receive(request, room))
         target = self.store.upload_dir(task_id)
         async with counted.form(max_files=10000, max_fields=100) as form:
             files = []
@@ -285,11 +288,10 @@ class TaskApi:
 
     def _tus_create(self, request: Request, task_id: int) -> Response:
         length = header_int(request.headers.get("upload-length", ""), "Upload-Length")
-        if length > UPLOAD_LIMIT:
-            raise GatewayError(f"an upload of {length} bytes is over the {UPLOAD_LIMIT}-byte limit", 413)
-        metadata = dict(
-            item.strip().split(" ", 1) for item in request.headers.get("upload-metadata", "").split(",") if " " in item
-        )
+        if length + self.store.upload_size(task_id) > UPLOAD_LIMIT:
+            raise GatewayError(f"an upload of {length} more bytes is over the task's {UPLOAD_LIMIT}-byte limit", 413)
+        pairs = (item.strip().partition(" ") for item in request.headers.get("upload-metadata", "").split(","))
+        metadata = {key: value.strip() for key, _, value in pairs if key}
         try:
             filename = base64.b64decode(metadata.get("filename", ""), validate=True).decode()
         except (ValueError, UnicodeDecodeError):
