@@ -16,12 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from gateway_support import FIXTURES, noise, write_images
-from starlette.testclient import TestClient
 
-from cvat_serverless.gateway.app import GatewayConfig, build_gateway
-from cvat_serverless.gateway.errors import GatewayError
-from cvat_serverless.gateway.nuclio import NuclioSettings
-from cvat_serverless.gateway.queues import RqQueue
 from cvat_serverless.gateway.tasks_api import UPLOAD_LIMIT
 from cvat_serverless.harness.redis_server import RedisServer, redis_server_binary
 from cvat_serverless.stack import LocalStack
@@ -177,23 +172,33 @@ def test_an_api_key_is_no_session_and_csrf_failures_are_403(stack: LocalStack) -
 @pytest.mark.skipif(redis_server_binary() is None, reason="redis-server is not installed")
 def test_redis_down_is_a_503_with_a_message(tmp_path: Path) -> None:
     server = RedisServer().start()
+    local = LocalStack(folders=[FIXTURES / "lambda_detector"], data_dir=tmp_path / "data", redis_url=server.url)
     try:
-        queue = RqQueue(server.url, {"data_dir": str(tmp_path)})
-        assert queue.list() == []
-        app, close = build_gateway(
-            GatewayConfig(data_dir=tmp_path / "data", nuclio=NuclioSettings(port=1), redis_url=server.url)
-        )
-        server.stop()
-        for call in (queue.list, lambda: queue.get("lambda-x"), lambda: queue.submit({"task": 1, "function": "f"})):
-            with pytest.raises(GatewayError) as error:
-                call()
-            assert error.value.status == 503 and "Redis" in error.value.message
-        with TestClient(app) as client:
-            for method, path in (("GET", "/api/lambda/requests"), ("GET", "/api/lambda/requests/lambda-x")):
-                answer = client.request(method, path, auth=ADMIN)
-                assert answer.status_code == 503 and "unavailable" in answer.json()["error"], (path, answer.text)
-        close()
+        assert local.start(120) == {}
+        with httpx.Client(base_url=local.gateway_url, auth=ADMIN, timeout=60) as http:
+            task_id = new_task(http)
+            write_images(tmp_path / "frames", [noise(0, (12, 16))])
+            sent = http.post(
+                f"/api/tasks/{task_id}/data",
+                headers={"Upload-Multiple": "true"},
+                files=client_files(("a.png", (tmp_path / "frames" / "img0.png").read_bytes())),
+            )
+            assert sent.status_code == 200
+            finish = http.post(f"/api/tasks/{task_id}/data", json={}, headers={"Upload-Finish": "true"})
+            assert request_of(http, finish)["status"] == "finished"
+            assert http.get("/api/lambda/requests").status_code == 200
+            server.stop()
+            for method, path, body in (
+                ("GET", "/api/lambda/requests", None),
+                ("POST", "/api/lambda/requests", {"function": DETECTOR, "task": task_id}),
+                ("GET", "/api/lambda/requests/lambda-x", None),
+                ("DELETE", "/api/lambda/requests/lambda-x", None),
+            ):
+                answer = http.request(method, path, json=body)
+                assert answer.status_code == 503, (method, path, answer.text)
+                assert "the request queue (Redis) is unavailable" in answer.json()["error"]
     finally:
+        local.stop()
         server.close()
 
 
