@@ -301,6 +301,8 @@ class TaskApi:
         filename = safe_filename(filename)
         file_id = uuid.uuid4().hex
         path = self.store.upload_dir(task_id) / filename
+        if path.exists():  # CVAT's init_tus_upload: an uploaded file is never replaced
+            raise GatewayError("File with same name already exists", 409)
         path.write_bytes(b"")
         with self._lock:
             self._tus[file_id] = _TusUpload(task_id, filename, length, path)
@@ -320,10 +322,8 @@ class TaskApi:
         if offset != str(upload.offset):
             return Response(status_code=409, headers=headers)
         chunk = await read_body(request, TUS_CHUNK_LIMIT)
-        if upload.offset + len(chunk) > upload.length:
-            self._tus.pop(request.path_params["file_id"], None)
-            upload.path.unlink(missing_ok=True)
-            raise BadRequest("the chunk goes past Upload-Length (the upload is discarded)")
+        if upload.offset + len(chunk) > upload.length:  # CVAT's TUS mixin: 413, nothing written
+            raise GatewayError("the chunk goes past Upload-Length", 413)
         with upload.path.open("ab") as handle:
             handle.write(chunk)
         upload.offset += len(chunk)
