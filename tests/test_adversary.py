@@ -264,6 +264,7 @@ def task_with_data(http: httpx.Client) -> int:
         ("PATCH", "/api/tasks/{t}/annotations?action=create", {"shapes": [{"frame": 0, "elements": True}]}),
         ("PUT", "/api/tasks/{t}/annotations", {"tracks": [{"frame": 0, "shapes": [], "elements": 5}]}),
         ("PATCH", "/api/tasks/{t}", {"name": None}),
+        ("PATCH", "/api/tasks/{t}", {"owner_id": None}),
         ("PATCH", "/api/tasks/{t}", {"name": {}}),
         ("PATCH", "/api/tasks/{t}", {"assignee_id": 2**63}),
         ("PATCH", "/api/tasks/{t}", {"owner_id": [1]}),

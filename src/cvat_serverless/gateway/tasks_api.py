@@ -192,6 +192,8 @@ class TaskApi:
                 raise ValidationFailed({"name": ["A task name must be a string of 1 to 256 characters."]})
             if {"owner_id", "assignee_id"} & changes.keys():
                 access.require(access.can_delete_task(user, task))  # update:owner / update:assignee
+            if "owner_id" in changes and changes["owner_id"] is None:  # every task here has an owner
+                raise ValidationFailed({"owner_id": ["This field may not be null."]})
             self._check_users(**{k: v for k, v in changes.items() if k != "name"})
             task = await run_in_threadpool(self.store.update_task, task_id, changes)
         return JSONResponse(self.task_read(request, task))
