@@ -230,6 +230,25 @@ def test_task_and_job_updates_never_fail_with_5xx(http: httpx.Client, task_id: i
 
 
 @FUZZ_HTTP
+@given(body=bodies | shaped({}, ["stage", "state", "assignee"]), action=st.sampled_from(["create", "update", "put"]))
+def test_job_changes_never_fail_with_5xx(http: httpx.Client, task_id: int, body: dict[str, Any], action: str) -> None:
+    job = send(http, "GET", f"/api/jobs?task_id={task_id}").json()["results"][0]["id"]
+    send(http, "PATCH", f"/api/jobs/{job}", body)
+    if action == "put":
+        send(http, "PUT", f"/api/jobs/{job}/annotations", body)
+    else:
+        send(http, "PATCH", f"/api/jobs/{job}/annotations?action={action}", body)
+
+
+@FUZZ_HTTP
+@given(body=bodies | shaped({}, ["username", "email", "password", "password1", "password2", "first_name"]))
+def test_auth_bodies_never_fail_with_5xx(stack: LocalStack, body: dict[str, Any]) -> None:
+    for path in ("/api/auth/login", "/api/auth/register"):
+        content = json.dumps(body, allow_nan=True)
+        checked(httpx.post(stack.gateway_url + path, content=content, headers={"Content-Type": "application/json"}))
+
+
+@FUZZ_HTTP
 @given(body=bodies | shaped({"frame": st.integers(-1, 4)}, ["mapping", "threshold", "roi", "conv_mask_to_poly"]))
 def test_online_calls_never_fail_with_5xx(http: httpx.Client, task_id: int, body: dict[str, Any]) -> None:
     send(http, "POST", f"/api/lambda/functions/{DETECTOR}", fill(body, task_id))
