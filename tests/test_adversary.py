@@ -272,6 +272,11 @@ def task_with_data(http: httpx.Client) -> int:
         ("POST", f"/api/lambda/functions/{DETECTOR}", {"task": "{t}", "frame": 1e300}),
         ("POST", f"/api/lambda/functions/{DETECTOR}", {"task": "{t}", "frame": 2**63}),
         ("POST", f"/api/lambda/functions/{DETECTOR}", {"task": "{t}", "frame": 0, "mapping": [1]}),
+        # DRF's strict JSON parser refuses NaN/Infinity; a frame of Infinity was an OverflowError (500)
+        ("POST", f"/api/lambda/functions/{DETECTOR}", '{"task": {t}, "frame": Infinity}'),
+        ("POST", f"/api/lambda/functions/{DETECTOR}", '{"task": {t}, "frame": 0, "threshold": NaN}'),
+        ("POST", f"/api/lambda/functions/{DETECTOR}", {"task": "{t}", "frame": 10**400}),
+        ("POST", "/api/lambda/requests", '{"function": "test-lambda-detector", "task": Infinity}'),
         (
             "POST",
             f"/api/lambda/functions/{DETECTOR}",
@@ -289,6 +294,8 @@ def test_bad_numbers_on_a_task_with_data_are_4xx(
 ) -> None:
     if isinstance(body, dict) and body.get("task") == "{t}":
         body = {**body, "task": task_with_data}
+    if isinstance(body, str):
+        body = body.replace("{t}", str(task_with_data))
     answer = send(http, method, path.format(t=task_with_data), body)
     assert 400 <= answer.status_code < 500, answer.text
     assert answer.json()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Any
 
 from starlette.requests import Request
@@ -33,13 +35,42 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise GatewayError(str(error), 413) from None
 
 
+FLOAT_MAX = int(sys.float_info.max)  # integers past it cannot become a float
+
+
 def json_body(raw: bytes) -> dict[str, Any]:
     """A JSON object body; an empty body is an empty object (cvat-sdk sends JSON content type on empty POSTs).
-    Nesting past the library's depth limit is a 400, as on every transport."""
+    Nesting past the library's depth limit is a 400, as on every transport; so is a number that is not
+    finite (``NaN``, ``Infinity``, ``1e400``), which DRF's strict JSON parser refuses in CVAT, or an integer
+    no float can hold (over 308 digits: every number field would overflow on it)."""
     try:
-        return loads_object(raw, empty={})
+        data = loads_object(raw, empty={})
     except FunctionBadRequest as error:
         raise BadRequest(error.message) from None
+    if not _finite(data):
+        raise BadRequest(
+            "JSON parse error - Out of range float values are not JSON compliant (nor integers past 1e308)"
+        )
+    return data
+
+
+def _finite(value: Any) -> bool:
+    """True when no number anywhere in a parsed JSON value is NaN, infinite or an integer past the float range
+    (walked without recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return False
+        elif isinstance(item, int):
+            if abs(item) > FLOAT_MAX:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def path_int(request: Request, name: str = "id") -> int:
