@@ -12,16 +12,12 @@ import base64
 import contextlib
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import numpy as np
 import pytest
-
-pytest.importorskip("hypothesis")
-
 from gateway_support import FIXTURES, noise, write_images
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -320,7 +316,7 @@ def test_upload_headers_and_names_never_fail_with_5xx(
     checked(http.post(url, json=finish, headers={"Upload-Finish": "true"}))
 
 
-def test_the_fuzzed_stack_still_works(http: httpx.Client, task_id: int, tmp_path: Path) -> None:
+def test_the_fuzzed_stack_still_works(http: httpx.Client, task_id: int) -> None:
     """After every fuzzed request, the fixture task still serves a normal call."""
     answer = send(http, "POST", f"/api/lambda/functions/{DETECTOR}", {"task": task_id, "frame": 0})
     assert answer.status_code == 200 and "shapes" in answer.json()
