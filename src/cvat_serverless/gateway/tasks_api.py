@@ -395,7 +395,7 @@ class TaskApi:
         ]
 
 
-PUBLIC_PATHS = re.compile(r"^/api/(server/about|auth/login|auth/logout|auth/register)/?$")
+PUBLIC_PATHS = re.compile(r"^(/api/(server/about|auth/login|auth/logout|auth/register)/?|/metrics)$")
 
 
 def query_int(query: Mapping[str, str], key: str) -> int:
