@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
 LOG_FORMAT_ENV = "CVAT_SERVERLESS_LOG_FORMAT"
+LOG_LEVEL_ENV = "CVAT_SERVERLESS_LOG_LEVEL"
 request_id: ContextVar[str] = ContextVar("request_id", default="")
 """The id of the request being served (empty outside one)."""
 
@@ -62,8 +63,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document, default=str)
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """The stack's log format: human-readable, or JSON lines with ``CVAT_SERVERLESS_LOG_FORMAT=json``."""
+def configure_logging(level: int | None = None) -> None:
+    """The stack's log format: human-readable, or JSON lines with ``CVAT_SERVERLESS_LOG_FORMAT=json``;
+    the level from ``level``, else ``CVAT_SERVERLESS_LOG_LEVEL`` (default INFO)."""
+    if level is None:
+        level = logging.getLevelName(os.environ.get(LOG_LEVEL_ENV, "INFO").strip().upper())
+        level = level if isinstance(level, int) else logging.INFO
     handler = logging.StreamHandler()
     if json_logs():
         handler.setFormatter(JsonFormatter())
