@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,7 +134,7 @@ def test_platform_command_serves_and_stops(tmp_path: Path) -> None:
         assert [f["id"] for f in functions] == ["test-echo"]
         process.terminate()
         output, _ = process.communicate(timeout=30)
-        assert process.returncode == 0 and "curl" in output and "annotate" in output
+        assert process.returncode == 0 and "ready    test-echo" in output
     finally:
         if process.poll() is None:
             process.kill()
@@ -175,3 +176,68 @@ def test_function_get_is_answered_from_the_supervised_status(registry: FunctionR
                 assert client.get("/api/functions/test-echo").json()["status"]["state"] == "ready"
         finally:
             managed.handle.url = url
+
+
+def test_platform_prints_one_line_per_function_and_commands_that_work_as_printed(tmp_path: Path) -> None:
+    """Issue 15: a quiet terminal, and the printed "try" commands run on a real photo exactly as printed."""
+    import queue
+    import shlex
+    import subprocess
+    import sys
+    import threading
+
+    from PIL import Image
+    from skimage import data
+
+    from cvat_serverless.processor import free_port
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(data.astronaut()).save(photos / "astronaut.jpg", quality=90)
+    (tmp_path / "photo.jpg").write_bytes((photos / "astronaut.jpg").read_bytes())
+    command = [
+        sys.executable,
+        "-m",
+        "cvat_serverless.cli",
+        "platform",
+        str(REPO / "serverless/pytorch/timesler/mtcnn/nuclio"),
+    ]
+    command += [
+        "--dashboard-port",
+        str(free_port()),
+        "--gateway-port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path / "data"),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()  # type: ignore[union-attr]
+    printed: list[str] = []
+    try:
+        deadline = time.monotonic() + 180
+        while not any(line.startswith("point a CVAT server") for line in printed):
+            assert time.monotonic() < deadline and process.poll() is None, "".join(printed)
+            try:
+                printed.append(lines.get(timeout=1))
+            except queue.Empty:
+                continue
+        text = "".join(printed)
+        assert "ready    pth-timesler-mtcnn" in text
+        assert " INFO " not in text and "httpx" not in text and "Warning" not in text, text  # no log noise
+        start = next(index for index, line in enumerate(printed) if line.startswith("try"))
+        tries = [line.strip() for line in printed[start + 1 :]]
+        tries = [line for line in tries if line and not line.startswith("point a CVAT")]
+        assert len(tries) == 2, tries
+        for line in tries:  # exactly as printed, in the folder that holds photo.jpg and photos/
+            done = subprocess.run(shlex.split(line), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, (line, done.stdout[-500:], done.stderr[-2000:])
+        faces = json.loads(subprocess.run(shlex.split(tries[0]), cwd=tmp_path, capture_output=True, text=True).stdout)
+        assert any(item["label"] == "face" for item in faces)
+        assert (tmp_path / "out.json").exists()
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -39,16 +39,19 @@ class LabelNames:
     def attributes_of(self, shape: Mapping[str, Any]) -> list[dict[str, str]]:
         return [{"name": self.attributes[a["spec_id"]], "value": a["value"]} for a in shape.get("attributes") or []]
 
-    def function_item(self, shape: Mapping[str, Any], size: tuple[int, int]) -> dict[str, Any]:
+    def function_item(
+        self, shape: Mapping[str, Any], size: tuple[int, int], *, with_confidence: bool = True
+    ) -> dict[str, Any]:
         """A task shape as a detector answer item (``size`` is the frame's (height, width))."""
         item: dict[str, Any] = {"label": self.labels[shape["label_id"]], "type": shape["type"]}
-        if "score" in shape:
+        if with_confidence and "score" in shape:
             item["confidence"] = str(shape["score"])
         item["attributes"] = self.attributes_of(shape)
         if shape["type"] == "mask":
             item["mask"] = encode_function_mask(rle_to_bitmap(shape["points"], size))
         elif shape["type"] == "skeleton":
-            item["elements"] = [self.function_item(element, size) for element in shape.get("elements") or []]
+            elements = shape.get("elements") or []
+            item["elements"] = [self.function_item(e, size, with_confidence=with_confidence) for e in elements]
         else:
             item["points"] = shape["points"]
         for key in ("outside", "rotation", "group"):

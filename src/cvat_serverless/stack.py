@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,8 +95,11 @@ class LocalStack:
     def gateway_url(self) -> str:
         return f"http://{self.host}:{self.gateway_port}"
 
-    def start(self, ready_timeout_s: float = 600.0) -> dict[str, str]:
-        """Start everything; returns ``{function: reason}`` for functions that failed to initialise."""
+    def start(
+        self, ready_timeout_s: float = 600.0, on_settled: Callable[[str, str | None], None] | None = None
+    ) -> dict[str, str]:
+        """Start everything; returns ``{function: reason}`` for functions that failed to initialise.
+        ``on_settled(name, error)`` hears of each function as it becomes ready or fails."""
         self.dashboard_port = self.dashboard_port or free_port(self.host)
         self.gateway_port = self.gateway_port or free_port(self.host)
         env = dict(self.env)
@@ -106,7 +109,7 @@ class LocalStack:
             env[STATE_SECRET_ENV] = persistent_secret(self.data_dir / "function_state_secret")
         self.registry = FunctionRegistry(folders=self.folders, env=env, num_workers=self.num_workers)
         self.registry.start()
-        failures = self.registry.wait_ready(ready_timeout_s)
+        failures = self.registry.wait_ready(ready_timeout_s, on_settled)
         self.servers.append(
             ThreadedServer(build_dashboard(self.registry, token=self.token), self.host, self.dashboard_port).start()
         )

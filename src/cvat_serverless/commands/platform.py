@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 from cvat_serverless.commands.serve import parse_env
@@ -17,32 +19,53 @@ DEFAULT_DATA_DIR = Path(os.environ.get("CVAT_SERVERLESS_DATA", Path.home() / ".l
 
 
 def _usage(stack: object) -> str:
+    """What to try, as commands that work as printed on a real photo (no image in argv)."""
     from cvat_serverless.stack import LocalStack
 
     assert isinstance(stack, LocalStack) and stack.registry is not None
-    host, dashboard, gateway = stack.host, stack.dashboard_url, stack.gateway_url
+    dashboard, gateway = stack.dashboard_url, stack.gateway_url
     lines = [
-        f"Nuclio-compatible dashboard: {dashboard}/api/functions",
+        f"Nuclio-compatible dashboard: {dashboard}/api/functions  (metrics: {dashboard}/metrics)",
         f"CVAT lambda API + task API:   {gateway}/api/lambda/functions  (login {stack.username} / {stack.password})",
         f"requests queue: {'RQ on ' + stack.redis_url if stack.redis_url else 'in-process'}; data in {stack.data_dir}",
-        "functions:",
     ]
-    for name, managed in stack.registry.functions.items():
-        state = managed.state()
-        lines.append(
-            f"  {name:40s} {state['state']:8s} http://{host}:{state.get('httpPort')}  {managed.spec.function_dir}"
-        )
-    first = next(iter(stack.registry.functions.values()), None)
-    if first is not None:
-        lines += [
-            "try:",
-            f"  curl -s {dashboard}/api/function_invocations -H 'x-nuclio-function-name: {first.spec.name}' "
-            f'-H \'Content-Type: application/json\' -d "{{\\"image\\": \\"$(base64 -w0 photo.jpg)\\"}}"',
-            f"  .venv/bin/cvat-serverless annotate photos/ --function {first.spec.name} --gateway {gateway} "
-            "--coco out.json",
-            "point a CVAT server at the dashboard with CVAT_NUCLIO_HOST / CVAT_NUCLIO_PORT (see docs/local-stack.md)",
-        ]
+    ready = [m for m in stack.registry.functions.values() if m.state().get("state") == "ready"]
+    detector = next((m for m in ready if m.spec.annotations.get("type") == "detector"), None)
+    if ready:
+        first = detector or ready[0]
+        port = first.state().get("httpPort")
+        cli = shlex.quote(str(Path(sys.executable).with_name("cvat-serverless")))
+        lines.append("try (put your own photo.jpg / photos/ in place):")
+        if detector is not None:
+            lines.append(
+                f"  {cli} invoke {shlex.quote(str(first.spec.function_dir))} --url http://{stack.host}:{port} "
+                "--image photo.jpg"
+            )
+            lines.append(f"  {cli} annotate photos/ --function {first.spec.name} --gateway {gateway} --coco out.json")
+    lines.append("point a CVAT server at the dashboard with CVAT_NUCLIO_HOST / CVAT_NUCLIO_PORT (docs/local-stack.md)")
     return "\n".join(lines)
+
+
+def _settled(name: str, error: str | None) -> None:
+    if error is None:
+        print(f"ready    {name}", flush=True)
+    else:
+        print(
+            f"failed   {name}: {error.strip().splitlines()[0] if error.strip() else 'init_context failed'}", flush=True
+        )
+
+
+def _quiet(verbose: bool) -> None:
+    """The terminal: one line per function and what to try; ``--verbose`` keeps every log line."""
+    from cvat_serverless.observability import LOG_LEVEL_ENV, configure_logging
+
+    if verbose:
+        configure_logging(logging.INFO)
+        return
+    os.environ.setdefault(LOG_LEVEL_ENV, "WARNING")  # the processors this starts inherit it
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning,ignore::UserWarning,ignore::FutureWarning")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    configure_logging(logging.WARNING)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from cvat_serverless.dashboard import discover_functions
     from cvat_serverless.stack import LocalStack
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _quiet(args.verbose)
     folders = [Path(d) for d in args.function_dirs] or discover_functions(SERVERLESS_ROOT, only_offline=True)
     stack = LocalStack(
         folders=folders,
@@ -69,10 +92,9 @@ def run(args: argparse.Namespace) -> int:
     stopped = threading.Event()
     for handled in (signal.SIGINT, signal.SIGTERM):
         signal.signal(handled, lambda *_: stopped.set())
+    print(f"starting {len(folders)} function(s)...", flush=True)
     try:
-        failures = stack.start(args.ready_timeout)
-        for name, message in failures.items():
-            print(f"warning: {name} is not serving: {message}", file=sys.stderr)
+        stack.start(args.ready_timeout, on_settled=_settled)
         print(_usage(stack), flush=True)
         stopped.wait()
     finally:
@@ -96,4 +118,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rq-workers", type=int, default=1, help="RQ workers to start with --redis-url")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra function env")
     parser.add_argument("--ready-timeout", type=float, default=600)
+    parser.add_argument("--verbose", action="store_true", help="every log line (requests, workers, libraries)")
     parser.set_defaults(run=run)

@@ -16,9 +16,11 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from cvat_serverless.bodies import BodyTooLarge, read_limited
 from cvat_serverless.dashboard.registry import PROJECT, FunctionRegistry, ManagedFunction
+from cvat_serverless.observability import REQUEST_ID_HEADER, GaugeCollector, Metrics, ObservedApp, request_id
 from cvat_serverless.runtime.spec import FunctionSpecError, parse_duration
 
 DEFAULT_INVOKE_TIMEOUT_S = 120.0
@@ -49,7 +51,7 @@ class BearerToken(BaseHTTPMiddleware):
 
 def build_dashboard(
     registry: FunctionRegistry, *, token: str | None = None, supervise_interval_s: float = SUPERVISE_INTERVAL_S
-) -> Starlette:
+) -> ObservedApp:
     """The dashboard app: list/get functions and invoke them through their processors."""
     max_age_s = supervise_interval_s * STATUS_MAX_AGE_FACTOR
     shared: dict[str, httpx.AsyncClient] = {}  # one keep-alive client to the processors, made in the lifespan
@@ -109,6 +111,7 @@ def build_dashboard(
             for k, v in request.headers.items()
             if not k.lower().startswith("x-nuclio-") and k.lower() not in _HOP_HEADERS
         }
+        headers[REQUEST_ID_HEADER] = request_id.get()
         try:
             body = await read_limited(request, managed.spec.max_request_body_size)
         except BodyTooLarge as error:
@@ -151,13 +154,35 @@ def build_dashboard(
                 task.cancel()
 
     middleware = [Middleware(BearerToken, token=token)] if token else []
-    return Starlette(
+    metrics = Metrics(
+        "dashboard",
+        [
+            GaugeCollector(
+                "cvat_serverless_processor_restarts",
+                "Times the dashboard restarted a function's processor (it exited)",
+                ["function"],
+                lambda: {name: managed.restarts for name, managed in registry.functions.items()},
+            )
+        ],
+    )
+
+    def labels(scope: Scope) -> tuple[str, str]:
+        headers = dict(scope.get("headers") or [])
+        name = headers.get(b"x-nuclio-function-name", b"").decode("latin-1")
+        name = name or str((scope.get("path_params") or {}).get("name", ""))
+        managed = registry.functions.get(name)
+        kind = str(managed.spec.annotations.get("type", "")) if managed is not None else ""
+        return (name if managed is not None else ""), kind
+
+    app = Starlette(
         routes=[
             Route("/api/functions", list_functions),
             Route("/api/functions/{name}", get_function),
             Route("/api/function_invocations", invoke, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/api/healthz", health),
+            metrics.route(),
         ],
         middleware=middleware,
         lifespan=lifespan,
     )
+    return ObservedApp(app, metrics, lambda: app.routes, labels=labels)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,15 +130,34 @@ class FunctionRegistry:
                         managed.spec.function_dir, env=dict(self.env), num_workers=self.num_workers, wait_ready=False
                     )
 
-    def wait_ready(self, timeout_s: float) -> dict[str, str]:
-        """Wait for every function; returns ``{name: error message}`` for those that failed."""
-        failures = {}
-        for name, managed in self.functions.items():
-            assert managed.handle is not None
-            try:
-                managed.handle.wait_ready(timeout_s)
-            except RuntimeError as error:
-                failures[name] = str(error)
+    def wait_ready(
+        self, timeout_s: float, on_settled: Callable[[str, str | None], None] | None = None
+    ) -> dict[str, str]:
+        """Wait for every function; returns ``{name: error message}`` for those that failed.
+
+        ``on_settled(name, error)`` is called once per function as soon as it is ready (``error``
+        None) or has failed, in the order they settle (they start in parallel).
+        """
+        deadline = time.monotonic() + timeout_s
+        pending, failures = dict(self.functions), {}
+        while pending:
+            for name, managed in list(pending.items()):
+                assert managed.handle is not None
+                status = managed.handle.status()
+                error = None
+                if status.get("state") == "error":
+                    error = str(status.get("message") or "init_context failed")
+                elif status.get("state") != "ready":
+                    if time.monotonic() < deadline:
+                        continue
+                    error = f"not ready after {timeout_s:.0f} s: {status.get('message')}"
+                del pending[name]
+                if error is not None:
+                    failures[name] = error
+                if on_settled is not None:
+                    on_settled(name, error)
+            if pending:
+                time.sleep(0.2)
         return failures
 
     def stop(self) -> None:

@@ -28,6 +28,7 @@ from cvat_serverless.gateway.queues import InProcessQueue, RequestQueue, RqQueue
 from cvat_serverless.gateway.store import TaskStore
 from cvat_serverless.gateway.tasks_api import PUBLIC_PATHS, TaskApi
 from cvat_serverless.gateway.users import User, UserStore
+from cvat_serverless.observability import GaugeCollector, Metrics, ObservedApp
 from cvat_serverless.secret_files import persistent_secret
 
 
@@ -82,7 +83,14 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return JSONResponse({"error": message}, status_code=error.status_code)
 
 
-def build_gateway(config: GatewayConfig) -> tuple[Starlette, Callable[[], None]]:
+def _count_statuses(calls: list[dict[str, Any]]) -> dict[str, int]:
+    counted = {"queued": 0, "started": 0}
+    for call in calls:
+        counted[call["status"]] = counted.get(call["status"], 0) + 1
+    return counted
+
+
+def build_gateway(config: GatewayConfig) -> tuple[ObservedApp, Callable[[], None]]:
     """The app and a close function (stops the in-process worker, closes the store)."""
     store = TaskStore(config.data_dir)
     nuclio = NuclioClient(config.nuclio)
@@ -97,10 +105,39 @@ def build_gateway(config: GatewayConfig) -> tuple[Starlette, Callable[[], None]]
     accounts = Accounts(users, config.username, config.password)
     tasks = TaskApi(store, accounts, share_dir=config.share_dir)
     lambdas = LambdaApi(caller, queue)
-    app = Starlette(
-        routes=[*AuthApi(accounts).routes(), *tasks.routes(), *JobApi(tasks).routes(), *lambdas.routes()],
+    metrics = Metrics(
+        "gateway",
+        [
+            GaugeCollector(
+                "cvat_serverless_lambda_requests",
+                "Whole-task requests (/api/lambda/requests) by status: the queue's depth",
+                ["status"],
+                lambda: _count_statuses(queue.list()),
+            ),
+            GaugeCollector(
+                "cvat_serverless_lambda_request_progress",
+                "Progress (0-100) of each queued or running whole-task request",
+                ["request", "function"],
+                lambda: {(c["id"], c["function"]["id"]): c["progress"] for c in queue.list()},
+            ),
+        ],
+    )
+    starlette = Starlette(
+        routes=[
+            *AuthApi(accounts).routes(),
+            *tasks.routes(),
+            *JobApi(tasks).routes(),
+            *lambdas.routes(),
+            metrics.route(),
+        ],
         middleware=[Middleware(Authenticate, accounts=accounts)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
+    )
+    app = ObservedApp(
+        starlette,
+        metrics,
+        lambda: starlette.routes,
+        labels=lambda scope: (str((scope.get("path_params") or {}).get("func_id", "")), ""),
     )
 
     def close() -> None:

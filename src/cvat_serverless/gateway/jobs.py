@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import time
 from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -11,11 +14,45 @@ from itertools import pairwise
 from typing import Any, Protocol
 
 from cvat_serverless.gateway.calls import Caller, call_online
-from cvat_serverless.gateway.errors import BadRequest
+from cvat_serverless.gateway.errors import BadRequest, GatewayError
 from cvat_serverless.gateway.functions import LambdaFunction
 from cvat_serverless.gateway.jobstore import job_frames
 
+LOG = logging.getLogger("cvat_serverless.gateway")
 SAVE_EVERY_FRAMES = 100
+FRAME_RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)
+"""Waits before each new attempt at a frame whose call failed on the function's side (5xx: a worker
+or processor died and is being restarted, no worker free, a timeout): five attempts over ~15 s,
+enough for the platform to restart a processor and reload its model. ``CVAT_GATEWAY_FRAME_ATTEMPTS``
+sets the number of attempts (1 = no retry, as CVAT)."""
+
+
+class FrameFailed(GatewayError):
+    """A frame kept failing; the frames before it are saved. Its message is the request's error."""
+
+
+def frame_attempts() -> int:
+    raw = os.environ.get("CVAT_GATEWAY_FRAME_ATTEMPTS")
+    return max(1, int(raw)) if raw else len(FRAME_RETRY_DELAYS_S) + 1
+
+
+def _retrying(call: Any, frame: int, cancelled: Any, refresh: Any) -> Any:
+    """``call()``, tried again after a 5xx from the function's side (``refresh()`` first: a restarted
+    processor listens on a new port); a 4xx (the request's own fault) is final."""
+    attempts = frame_attempts()
+    for attempt in range(attempts):
+        try:
+            return call()
+        except GatewayError as error:
+            if error.status < 500 or attempt + 1 >= attempts or cancelled():
+                raise FrameFailed(
+                    f"frame {frame} failed after {attempt + 1} attempt(s): {error.message}", error.status
+                ) from error
+            LOG.warning("frame %s failed (%s); attempt %s of %s", frame, error.message, attempt + 2, attempts)
+            time.sleep(FRAME_RETRY_DELAYS_S[min(attempt, len(FRAME_RETRY_DELAYS_S) - 1)])
+            with contextlib.suppress(GatewayError):
+                refresh()
+    raise AssertionError("unreachable")
 
 
 class Reporter(Protocol):
@@ -99,26 +136,47 @@ def _annotate(
     threshold, conv, roi = params.get("threshold"), bool(params.get("conv_mask_to_poly")), params.get("roi")
     pending: dict[str, list[dict[str, Any]]] = {"tags": [], "shapes": []}
     depth = frames_in_flight(function)
+    last_done: int | None = None
     with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="frames") as pool:
         window: deque[Future[dict[str, list[dict[str, Any]]]]] = deque()
         queued = iter(frames)
-        for frame in frames:
-            for ahead in queued:
-                window.append(pool.submit(caller.detect, function, task_id, ahead, mapping, threshold, conv, roi))
-                if len(window) >= depth:
+
+        current = [function]  # the function as the dashboard last described it (its port can change)
+
+        def refresh() -> None:
+            current[0] = caller.nuclio.get(function.id)
+
+        def detect(frame: int) -> dict[str, list[dict[str, Any]]]:
+            def once() -> dict[str, list[dict[str, Any]]]:
+                return caller.detect(current[0], task_id, frame, mapping, threshold, conv, roi)
+
+            return _retrying(once, frame, reporter.cancelled, refresh)
+
+        try:
+            for frame in frames:
+                for ahead in queued:
+                    window.append(pool.submit(detect, ahead))
+                    if len(window) >= depth:
+                        break
+                found = window.popleft().result()
+                pending["tags"] += found["tags"]
+                pending["shapes"] += found["shapes"]
+                last_done = frame
+                # CVAT's progress is the frame number over the task size, also for a job's frames
+                reporter.progress(int((frame + 1) / size * 100))
+                if frame and frame % SAVE_EVERY_FRAMES == 0:
+                    target.save(caller, pending)
+                    pending = {"tags": [], "shapes": []}
+                if reporter.cancelled():
                     break
-            found = window.popleft().result()
-            pending["tags"] += found["tags"]
-            pending["shapes"] += found["shapes"]
-            # CVAT's progress is the frame number over the task size, also for a job's frames
-            reporter.progress(int((frame + 1) / size * 100))
-            if frame and frame % SAVE_EVERY_FRAMES == 0:
-                target.save(caller, pending)
-                pending = {"tags": [], "shapes": []}
-            if reporter.cancelled():
-                for future in window:
-                    future.cancel()
-                break
+        except FrameFailed as error:
+            # Keep every frame already done, as a cancel does, and say what failed and what was kept.
+            target.save(caller, pending)
+            done = "no frame was done" if last_done is None else f"the frames up to {last_done} are saved"
+            raise FrameFailed(f"{error.message}; {done}", error.status) from error
+        finally:
+            for future in window:
+                future.cancel()
     target.save(caller, pending)
 
 

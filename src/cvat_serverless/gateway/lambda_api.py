@@ -41,6 +41,7 @@ class LambdaApi:
     async def function(self, request: Request) -> Response:
         func_id = request.path_params["func_id"]
         function = await run_in_threadpool(self.caller.nuclio.get, func_id)
+        request.state.observed = {"function": function.id, "kind": function.kind}
         if request.method == "GET":
             return JSONResponse(function.to_dict())
         data = json_body(await read_body(request, ONLINE_BODY_LIMIT))

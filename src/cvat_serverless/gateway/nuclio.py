@@ -12,6 +12,7 @@ import httpx
 
 from cvat_serverless.gateway.errors import GatewayError, NotFound
 from cvat_serverless.gateway.functions import LambdaFunction
+from cvat_serverless.observability import REQUEST_ID_HEADER, request_id
 
 LOG_NAME = "cvat_serverless.gateway"
 
@@ -94,6 +95,8 @@ class NuclioClient:
         self._http.close()
 
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if request_id.get():  # the same id down to the function's log lines
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), REQUEST_ID_HEADER: request_id.get()}
         try:
             response = self._http.request(method, url, **kwargs)
         except httpx.TimeoutException as error:

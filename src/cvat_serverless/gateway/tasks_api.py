@@ -478,7 +478,7 @@ def limited_receive(request: Request, limit: int) -> Callable[[], Awaitable[Any]
     return receive
 
 
-PUBLIC_PATHS = re.compile(r"^/api/(server/about|auth/login|auth/logout|auth/register)/?$")
+PUBLIC_PATHS = re.compile(r"^(/api/(server/about|auth/login|auth/logout|auth/register)/?|/metrics)$")
 
 
 async def annotation_request(request: Request, limit: int) -> tuple[dict[str, Any], str]:

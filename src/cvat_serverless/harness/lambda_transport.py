@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Mapping
@@ -74,6 +75,7 @@ class LambdaClient:
         self.config: FunctionConfig = load_function_config(function_dir, environ=env)
         self.workdir = Path(tempfile.mkdtemp(prefix="cvat-lambda-harness-"))
         self.stack = None
+        self.real_cvat = real_cvat
         if real_cvat:
             host, user, password = (os.environ[name] for name in REAL_CVAT_ENV)
         else:
@@ -118,7 +120,7 @@ class LambdaClient:
                 self.config.name, online_function_call_request=dict(payload)
             )
         except exceptions.ApiException as error:
-            return error.status, _json(error.body)
+            return error.status, _error_body(_json(error.body), real_cvat=self.real_cvat)
         return response.status, _json(response.data)
 
     def call(self, body: bytes, content_type: str = "application/json") -> tuple[int, bytes]:
@@ -150,7 +152,8 @@ class LambdaClient:
         names = LabelNames(_labels(task))
         meta = task.get_meta().frames[0]
         size = (meta.height, meta.width)
-        shapes = [names.function_item(s, size) for s in answer["shapes"]]
+        # CVAT 2.73 never reads a detector's confidence (every saved score is 1): a real CVAT cannot tell it.
+        shapes = [names.function_item(s, size, with_confidence=not self.real_cvat) for s in answer["shapes"]]
         if any(s["type"] == "mask" for s in shapes):
             # The function's own polygons, as CVAT stores them with conv_mask_to_poly.
             _, polygons = self._online({**payload, "conv_mask_to_poly": True})
@@ -260,6 +263,20 @@ def _region_around(payload: Mapping[str, Any], width: int, height: int) -> list[
         min(height, int(max(ys)) + 1 + pad_y),
     ]
     return None if roi == [0, 0, width, height] else roi
+
+
+HIDDEN_BY_CVAT = re.compile(r"^\d{3} (Client|Server) Error: .* for url: ")
+
+
+def _error_body(body: Any, *, real_cvat: bool) -> Any:
+    """The gateway answers ``{"error": text}``; CVAT 2.73 a bare JSON string or a list of them. A
+    function's own 4xx body never reaches CVAT's client at all: CVAT answers requests' message
+    (``400 Client Error: Bad Request for url: ...``), marked here so the checks know the function's
+    words are gone."""
+    if not real_cvat or isinstance(body, dict):
+        return body
+    text = "; ".join(str(item) for item in body) if isinstance(body, list) else str(body)
+    return {"error": text, "function_message_hidden_by_cvat": bool(HIDDEN_BY_CVAT.match(text))}
 
 
 def _labels(task: Any) -> list[dict[str, Any]]:

@@ -159,7 +159,12 @@ class WorkerPool:
                 self._restart(worker)
                 raise WorkerCrashed(f"worker {worker.worker_id} died while handling the event") from None
             break
-        LOG.info("worker %s handled an event in %.1f ms", worker.worker_id, (time.perf_counter() - started) * 1000)
+        LOG.info(
+            "worker %s handled an event in %.1f ms (request %s)",
+            worker.worker_id,
+            (time.perf_counter() - started) * 1000,
+            event.get("headers", {}).get("x-request-id", "-"),
+        )
         worker.state = "ready"
         worker.handled += 1
         self._release(worker)

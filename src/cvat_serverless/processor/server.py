@@ -15,6 +15,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cvat_serverless.bodies import BodyTooLarge, read_limited
+from cvat_serverless.observability import (
+    REQUEST_ID_HEADER,
+    GaugeCollector,
+    Metrics,
+    ObservedApp,
+    configure_logging,
+    request_id,
+)
 from cvat_serverless.processor.pool import HandlerTimeout, NotReady, NoWorkerAvailable, WorkerCrashed, WorkerPool
 from cvat_serverless.runtime.spec import read_function_spec
 
@@ -25,7 +33,7 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def build_app(pool: WorkerPool) -> Starlette:
+def build_app(pool: WorkerPool) -> ObservedApp:
     """The ASGI app: internal endpoints plus every other path going to the function."""
     limit = pool.spec.max_request_body_size
 
@@ -44,11 +52,13 @@ def build_app(pool: WorkerPool) -> Starlette:
             body = await read_limited(request, limit)
         except BodyTooLarge:
             return _error(413, f"request body is larger than maxRequestBodySize ({limit} bytes)")
+        headers = {k: v for k, v in request.headers.items() if not k.lower().startswith("x-nuclio-")}
+        headers[REQUEST_ID_HEADER] = request_id.get()  # the function's log lines carry it
         event = {
             "content_type": request.headers.get("content-type", ""),
             "method": request.method,
             "path": request.url.path,
-            "headers": {k: v for k, v in request.headers.items() if not k.lower().startswith("x-nuclio-")},
+            "headers": headers,
             "fields": dict(request.query_params),
         }
         try:
@@ -73,16 +83,43 @@ def build_app(pool: WorkerPool) -> Starlette:
             pool.stop()
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    return Starlette(
+    name, kind = pool.spec.name, str((pool.spec.raw.get("metadata") or {}).get("annotations", {}).get("type", ""))
+    metrics = Metrics(
+        "processor",
+        [
+            GaugeCollector(
+                "cvat_serverless_worker_restarts",
+                "Times a worker process was restarted (it died, timed out or was killed)",
+                ["function"],
+                lambda: {name: sum(worker.restarts for worker in pool.workers)},
+            ),
+            GaugeCollector(
+                "cvat_serverless_workers",
+                "Worker processes by state",
+                ["function", "state"],
+                lambda: _count_states(name, pool),
+            ),
+        ],
+    )
+    app = Starlette(
         routes=[
             Route("/__internal/health", health),
             Route("/__internal/live", health),
             Route("/__internal/ready", ready),
             Route("/__internal/status", status),
+            metrics.route(),
             Route("/{path:path}", invoke, methods=methods),
         ],
         lifespan=lifespan,
     )
+    return ObservedApp(app, metrics, lambda: app.routes, labels=lambda scope: (name, kind))
+
+
+def _count_states(name: str, pool: WorkerPool) -> dict[tuple[str, str], int]:
+    counted: dict[tuple[str, str], int] = {}
+    for worker in pool.workers:
+        counted[(name, worker.state)] = counted.get((name, worker.state), 0) + 1
+    return counted
 
 
 def serve(
@@ -97,7 +134,7 @@ def serve(
     """Run the processor until SIGINT/SIGTERM (uvicorn handles both and shuts the workers down)."""
     spec = read_function_spec(function_dir, yaml_name)
     pool = WorkerPool(spec=spec, yaml_name=yaml_name, env=dict(env or {}), num_workers=num_workers or spec.num_workers)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging()
     LOG.info("serving %s (%s workers) on http://%s:%s", spec.name, pool.num_workers, host, port)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal with the handlers
     # that were installed before it: make those a clean exit.

@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import nuclio_sdk
-from nuclio_sdk.logger import HumanReadableFormatter
+from nuclio_sdk.logger import HumanReadableFormatter, JSONFormatter
 
 from cvat_serverless.runtime.encoding import RuntimeResponse, build_event, encode_output, exception_response
 from cvat_serverless.runtime.spec import FunctionSpec, read_function_spec
@@ -23,7 +23,8 @@ from cvat_serverless.runtime.spec import FunctionSpec, read_function_spec
 def make_context(spec: FunctionSpec, worker_id: int, level: int = logging.INFO) -> nuclio_sdk.Context:
     """A Nuclio context with a human-readable logger on stderr."""
     logger = nuclio_sdk.Logger(level, name=f"{spec.name}.w{worker_id}")
-    logger.set_handler("default", sys.stderr, HumanReadableFormatter())
+    json_lines = os.environ.get("CVAT_SERVERLESS_LOG_FORMAT", "").strip().lower() == "json"
+    logger.set_handler("default", sys.stderr, JSONFormatter() if json_lines else HumanReadableFormatter())
     return nuclio_sdk.Context(
         logger=logger, worker_id=worker_id, trigger=nuclio_sdk.TriggerInfo("http", "myHttpTrigger")
     )
@@ -124,6 +125,10 @@ class LoadedFunction:
             raw = body.encode()
         else:
             raw = body or b""
+        request = (headers or {}).get("x-request-id")
+        bound = self.context.logger._bound_variables  # nuclio_sdk's Logger has bind() but no unbind
+        if request:
+            bound["request_id"] = request
         try:
             event = build_event(
                 raw, content_type=content_type, method=method, path=path, headers=headers, fields=fields
@@ -131,6 +136,8 @@ class LoadedFunction:
             return encode_output(_run(self._entrypoint(self.context, event)), strict_list_return=self._strict)
         except Exception as error:
             return exception_response(error)
+        finally:
+            bound.pop("request_id", None)
 
     def close(self) -> None:
         """Restore the environment and drop the loaded modules."""

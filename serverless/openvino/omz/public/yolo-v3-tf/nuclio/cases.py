@@ -54,6 +54,9 @@ def one_dog_scored(result: Result) -> None:
     expect.detections(
         labels=["dog"], min_count=1, max_count=1, types=["rectangle"], boxes=[("dog", expected_box(520, 300), 0.99)]
     )(result)
+    if "confidence" not in result.payload[0]:
+        assert result.transport == "cvat", "only a real CVAT 2.73 drops a detector's confidence"
+        return
     confidence = float(result.payload[0]["confidence"])
     assert abs(confidence - SCORE) < 1e-3, f"[{result.transport}] dog scored {confidence}, expected {SCORE}"
 
