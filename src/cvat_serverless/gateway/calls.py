@@ -15,6 +15,7 @@ from cvat_serverless.gateway.functions import LambdaFunction
 from cvat_serverless.gateway.jobstore import job_frames
 from cvat_serverless.gateway.mapping import MappedLabel, convert_detections, resolve_mapping
 from cvat_serverless.gateway.nuclio import NuclioClient
+from cvat_serverless.gateway.numbers import to_int
 from cvat_serverless.gateway.roi import (
     FOUR_INTEGERS,
     Roi,
@@ -128,9 +129,10 @@ def _task_of(store: TaskStore, function: LambdaFunction, data: Mapping[str, Any]
 
 
 def _integer(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
-        raise BadRequest(f"{name} must be an integer, got {value!r}")
-    return int(value)
+    number = to_int(value, strings=False)  # the stack's one integer reader: no bools, no inf, int64
+    if number is None:
+        raise BadRequest(f"{name} must be an integer, got {str(value)[:40]!r}")
+    return number
 
 
 def _required(data: Mapping[str, Any], key: str, function: LambdaFunction) -> Any:
