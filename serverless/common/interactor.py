@@ -139,6 +139,22 @@ class MaskResult:
     confidence: float | None = None
 
 
+def click_prompts(request: InteractorRequest) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Point prompts as SAM and SAM 2 take them: (N, 2) coordinates, positive clicks first, and their
+    labels (1 positive, 0 negative); ``(None, None)`` without clicks."""
+    if not len(request.pos_points) and not len(request.neg_points):
+        return None, None
+    points = np.concatenate([request.pos_points, request.neg_points]).astype(np.float32)
+    labels = np.array([1] * len(request.pos_points) + [0] * len(request.neg_points), dtype=np.int32)
+    return points, labels
+
+
+def best_mask(masks: np.ndarray, scores: np.ndarray) -> MaskResult:
+    """The highest-scoring of a model's candidate masks, its score (clipped to [0, 1]) as the confidence."""
+    best = int(np.argmax(scores))
+    return MaskResult(np.asarray(masks[best]) > 0, float(np.clip(scores[best], 0.0, 1.0)))
+
+
 def mask_shapes(bitmap: np.ndarray, confidence: float | None = None) -> dict[str, Any]:
     """The answer CVAT 2.73 reads from an interactor: ``{"shapes": [{"type": "mask", ...}]}``.
 

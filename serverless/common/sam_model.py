@@ -20,7 +20,7 @@ from common.devices import torch_device
 from common.embedding_cache import EmbeddingCache, image_key
 from common.errors import BadRequest, InvalidFunctionConfig
 from common.image import to_array
-from common.interactor import InteractorRequest, InteractorRules, MaskResult
+from common.interactor import InteractorRequest, InteractorRules, best_mask, click_prompts
 from common.labels import load_function_config
 from common.weights import weights_path
 
@@ -119,18 +119,14 @@ class SamInteractor:
             return {"blob": base64.b64encode(np.ascontiguousarray(features, dtype="<f4").tobytes()).decode("ascii")}
         if not len(request.pos_points) and not len(request.neg_points) and request.obj_bbox is None:
             raise BadRequest("send clicks ('pos_points' / 'neg_points') or an 'obj_bbox' to segment an object")
-        points = (
-            np.concatenate([request.pos_points, request.neg_points]) if len(request.neg_points) else request.pos_points
-        )
-        labels = np.array([1] * len(request.pos_points) + [0] * len(request.neg_points))
+        points, labels = click_prompts(request)
         import torch
 
         with torch.inference_mode():
             masks, scores, _ = self.predictor.predict(
-                point_coords=points if len(points) else None,
-                point_labels=labels if len(points) else None,
+                point_coords=points,
+                point_labels=labels,
                 box=np.asarray(request.obj_bbox) if request.obj_bbox is not None else None,
                 multimask_output=True,
             )
-        best = int(np.argmax(scores))
-        return MaskResult(masks[best], float(np.clip(scores[best], 0.0, 1.0)))
+        return best_mask(masks, scores)

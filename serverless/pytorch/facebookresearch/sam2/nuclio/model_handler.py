@@ -11,7 +11,7 @@ import numpy as np
 
 from common.embedding_cache import EmbeddingCache, image_key
 from common.image import to_array
-from common.interactor import InteractorRequest, InteractorRules, MaskResult
+from common.interactor import InteractorRequest, InteractorRules, best_mask, click_prompts
 from common.labels import load_function_config
 from common.sam2_model import Sam2Settings, build_model, image_predictor
 
@@ -62,20 +62,16 @@ class ModelHandler:
                 "high_res_feats_0": _b64(features["high_res_feats"][0]),
                 "high_res_feats_1": _b64(features["high_res_feats"][1]),
             }
-        points = (
-            np.concatenate([request.pos_points, request.neg_points]) if len(request.neg_points) else request.pos_points
-        )
-        labels = np.array([1] * len(request.pos_points) + [0] * len(request.neg_points))
+        points, labels = click_prompts(request)
         import torch
 
         with torch.inference_mode():
             masks, scores, _ = self.predictor.predict(
-                point_coords=points if len(points) else None,
-                point_labels=labels if len(points) else None,
+                point_coords=points,
+                point_labels=labels,
                 box=np.asarray(request.obj_bbox, dtype=np.float32).reshape(-1)
                 if request.obj_bbox is not None
                 else None,
                 multimask_output=True,
             )
-        best = int(np.argmax(scores))
-        return MaskResult(masks[best] > 0, float(np.clip(scores[best], 0.0, 1.0)))
+        return best_mask(masks, scores)
