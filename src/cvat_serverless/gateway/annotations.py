@@ -137,6 +137,19 @@ def _list_field(check: _Checker, key: str) -> list[Any]:
     return raw
 
 
+def _elements(check: _Checker, parse: Any, action: str | None) -> list[dict[str, Any]]:
+    """The nested ``elements`` list parsed with ``parse(raw, action, element=True)``; their errors under
+    ``elements`` (one entry per item, as DRF's nested serializer answers)."""
+    elements, errors = [], []
+    for sub in _list_field(check, "elements"):
+        parsed, error = parse(sub, action, element=True)
+        elements.append(parsed)
+        errors.append(error)
+    if any(errors):
+        check.errors["elements"] = errors
+    return elements
+
+
 def _attributes(check: _Checker) -> list[dict[str, Any]]:
     assert check.raw is not None
     raw = check.raw.get("attributes", [])
@@ -193,14 +206,8 @@ def _labeled_shape(raw: Any, action: str | None, *, element: bool = False) -> tu
     item = {**_common(check, action), **_shape(check)}
     elements: list[dict[str, Any]] = []
     if not element:
-        errors = []
-        for sub in _list_field(check, "elements"):
-            parsed, error = _labeled_shape(sub, action, element=True)
-            elements.append(parsed)
-            errors.append(error)
-        if any(errors):
-            check.errors["elements"] = errors
-        elif item["type"] == "skeleton" and not elements and not check.errors:
+        elements = _elements(check, _labeled_shape, action)
+        if item["type"] == "skeleton" and not elements and not check.errors:
             check._fail("elements", "at least one required for skeleton shape")
         elif item["type"] != "skeleton" and elements and not check.errors:
             check._fail("elements", "not allowed for non-skeleton shape")
@@ -233,14 +240,7 @@ def _track(raw: Any, action: str | None, *, element: bool = False) -> tuple[dict
         check.errors["shapes"] = shape_errors
     item["shapes"] = shapes
     if not element:
-        elements, errors = [], []
-        for sub in _list_field(check, "elements"):
-            parsed, error = _track(sub, action, element=True)
-            elements.append(parsed)
-            errors.append(error)
-        if any(errors):
-            check.errors["elements"] = errors
-        item["elements"] = elements
+        item["elements"] = _elements(check, _track, action)
     return item, check.errors
 
 
