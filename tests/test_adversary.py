@@ -34,10 +34,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     (share / "linked").mkdir()
     write_images(share / "linked", [noise(5, (12, 16))])
     os.symlink(root / "outside" / "secret0.png", share / "linked" / "zz.png")
-    local = LocalStack(folders=[FIXTURES / "lambda_detector"], data_dir=root / "data", share_dir=share)
-    assert local.start(300) == {}
-    yield local
-    local.stop()
+    with LocalStack(folders=[FIXTURES / "lambda_detector"], data_dir=root / "data", share_dir=share).running(
+        300
+    ) as local:
+        yield local
 
 
 @pytest.fixture(scope="module")

@@ -56,10 +56,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         SERVERLESS / "pytorch/levan92/deep-sort-mobilenetv2/nuclio",
         SERVERLESS / "pytorch/timesler/mtcnn/nuclio",
     ]
-    local = LocalStack(folders=folders, data_dir=root / "data", share_dir=share, env={"FIXTURE_SLEEP": "0.05"})
-    assert local.start(300) == {}
-    yield local
-    local.stop()
+    with LocalStack(folders=folders, data_dir=root / "data", share_dir=share, env={"FIXTURE_SLEEP": "0.05"}).running(
+        300
+    ) as local:
+        yield local
 
 
 @pytest.fixture(scope="module")

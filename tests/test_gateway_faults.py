@@ -21,15 +21,13 @@ FAIL_WIDTH = 61  # the fixture answers 500 for every frame this wide
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(
+    with LocalStack(
         folders=[FIXTURES / "lambda_detector"],
         data_dir=tmp_path_factory.mktemp("faults") / "data",
         env={"FIXTURE_SLEEP": "0.1", "FIXTURE_FAIL_WIDTH": str(FAIL_WIDTH)},
         num_workers=1,
-    )
-    assert local.start(120) == {}
-    yield local
-    local.stop()
+    ).running(120) as local:
+        yield local
 
 
 @pytest.fixture(scope="module")

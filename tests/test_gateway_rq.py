@@ -28,12 +28,8 @@ def client(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) 
         env={"FIXTURE_SLEEP": "0.05"},
         redis_url=redis_server.url,
     )
-    assert stack.start(120) == {}
-    try:
-        with make_client(stack.gateway_url, credentials=("admin", "admin")) as sdk:
-            yield sdk
-    finally:
-        stack.stop()
+    with stack.running(120), make_client(stack.gateway_url, credentials=("admin", "admin")) as sdk:
+        yield sdk
 
 
 @pytest.fixture(scope="module")

@@ -147,10 +147,10 @@ def test_field_readers_raise_only_function_errors(value: Any, size: tuple[int, i
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     root = tmp_path_factory.mktemp("reliability")
     write_images(root / "share" / "good", [noise(i, (12, 16)) for i in range(3)])
-    local = LocalStack(folders=[FIXTURES / "lambda_detector"], data_dir=root / "data", share_dir=root / "share")
-    assert local.start(300) == {}
-    yield local
-    local.stop()
+    with LocalStack(folders=[FIXTURES / "lambda_detector"], data_dir=root / "data", share_dir=root / "share").running(
+        300
+    ) as local:
+        yield local
 
 
 @pytest.fixture(scope="module")

@@ -37,10 +37,10 @@ SHAPE_KEYS = {
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     root = tmp_path_factory.mktemp("cvat273")
     write_images(root / "share" / "ten", [noise(i, (12 + i, 16)) for i in range(10)])
-    local = LocalStack(folders=[FIXTURES / "lambda_detector"], data_dir=root / "data", share_dir=root / "share")
-    assert local.start(300) == {}
-    yield local
-    local.stop()
+    with LocalStack(folders=[FIXTURES / "lambda_detector"], data_dir=root / "data", share_dir=root / "share").running(
+        300
+    ) as local:
+        yield local
 
 
 @pytest.fixture(scope="module")

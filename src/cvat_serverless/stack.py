@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,18 @@ class LocalStack:
                 self.workers[index] = start_rq_worker(self.redis_url, nuclio)
                 self.rq_restarts += 1
             delay = min(delay * 2, RQ_RESTART_MAX_S) if exited else RQ_RESTART_MIN_S
+
+    @contextlib.contextmanager
+    def running(self, ready_timeout_s: float = 600.0) -> Iterator[LocalStack]:
+        """Start, refuse a function that failed to initialise (RuntimeError naming it), stop on the way out
+        (also when the start failed, so no processor is left behind)."""
+        try:
+            failures = self.start(ready_timeout_s)
+            if failures:
+                raise RuntimeError(f"functions failed to start: {failures}")
+            yield self
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         self._stopping.set()
