@@ -8,13 +8,11 @@ limit (a body of nested brackets is a 400, never a ``RecursionError``).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 
-from common.errors import BadRequest
-from common.handling import MAX_JSON_DEPTH, check_depth
+from common.handling import parse_object
 
 
 class BodyTooLarge(Exception):
@@ -44,13 +42,4 @@ def loads_object(raw: bytes | str, *, empty: dict[str, Any] | None = None) -> di
     """A JSON object body (``empty`` for a blank body when given), checked for depth; else :class:`BadRequest`."""
     if empty is not None and not raw.strip():
         return empty
-    try:
-        data = json.loads(raw)
-    except (ValueError, TypeError) as error:  # bad JSON, bad UTF-8, an integer past Python's digit limit
-        raise BadRequest(f"the body is not valid JSON: {error}") from None
-    except RecursionError:
-        raise BadRequest(f"the body nests arrays/objects more than {MAX_JSON_DEPTH} levels deep") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
-    check_depth(data)
-    return data
+    return parse_object(raw)

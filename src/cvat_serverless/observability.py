@@ -20,14 +20,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -116,20 +115,14 @@ class ObservedApp:
     """
 
     def __init__(
-        self,
-        app: ASGIApp,
-        metrics: Metrics,
-        routes: Callable[[], Iterable[Any]],
-        labels: Callable[[Scope], tuple[str, str]] | None = None,
+        self, app: ASGIApp, metrics: Metrics, labels: Callable[[Scope], tuple[str, str]] | None = None
     ) -> None:
-        self.app, self.metrics, self.routes, self.labels = app, metrics, routes, labels
+        self.app, self.metrics, self.labels = app, metrics, labels
 
-    def _route(self, scope: Scope) -> str:
-        for route in self.routes():
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                return str(getattr(route, "path", "") or "")
-        return "unmatched"
+    @staticmethod
+    def _route(scope: Scope) -> str:
+        """The template of the route Starlette's router matched (it records it in the scope)."""
+        return str(getattr(scope.get("route"), "path", "") or "unmatched")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -185,4 +185,4 @@ def build_dashboard(
         middleware=middleware,
         lifespan=lifespan,
     )
-    return ObservedApp(app, metrics, lambda: app.routes, labels=labels)
+    return ObservedApp(app, metrics, labels=labels)

@@ -136,7 +136,6 @@ def build_gateway(config: GatewayConfig) -> tuple[ObservedApp, Callable[[], None
     app = ObservedApp(
         starlette,
         metrics,
-        lambda: starlette.routes,
         labels=lambda scope: (str((scope.get("path_params") or {}).get("func_id", "")), ""),
     )
 

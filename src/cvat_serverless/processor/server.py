@@ -112,7 +112,7 @@ def build_app(pool: WorkerPool) -> ObservedApp:
         ],
         lifespan=lifespan,
     )
-    return ObservedApp(app, metrics, lambda: app.routes, labels=lambda scope: (name, kind))
+    return ObservedApp(app, metrics, labels=lambda scope: (name, kind))
 
 
 def _count_states(name: str, pool: WorkerPool) -> dict[tuple[str, str], int]:
