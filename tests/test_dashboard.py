@@ -124,6 +124,7 @@ def test_platform_command_serves_and_stops(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             try:
                 listed = httpx.get(f"http://127.0.0.1:{port}/api/functions").json()
+                httpx.get(f"http://127.0.0.1:{gateway}/api/server/about")  # the gateway starts after the dashboard
                 break
             except httpx.HTTPError:
                 time.sleep(0.3)

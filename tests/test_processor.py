@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import shutil
 import signal
 import subprocess
 import sys
@@ -114,3 +115,32 @@ def test_an_idle_worker_killed_is_restarted_and_no_request_sees_it_die(num_worke
             time.sleep(0.1)
         assert worker["restarts"] == 1 and worker["pid"] != victim["pid"] and worker["state"] == "ready"
         assert processor.status()["state"] == "ready"
+
+
+def _echo_with_body_limit(tmp_path: Path, limit: int) -> Path:
+    target = tmp_path / "echo"
+    shutil.copytree(FIXTURES / "echo", target)
+    config = target / "function.yaml"
+    config.write_text(config.read_text().replace("maxRequestBodySize: 65536", f"maxRequestBodySize: {limit}"))
+    return target
+
+
+def test_bodies_larger_than_the_shared_area_grow_it_both_ways(tmp_path: Path) -> None:
+    """Event bodies and answers cross through each worker's shared memory: past its first 1 MiB the area
+    grows (the worker grows it for an answer the processor has not seen yet); sizes going down and up
+    again, and two workers answering at once, each get back exactly their own body."""
+    function = _echo_with_body_limit(tmp_path, 16 * 2**20)
+    sizes = [10, 3 * 2**20, 200, 7 * 2**20, 1]
+    with start_processor(function, num_workers=2) as processor, httpx.Client(timeout=60) as client:
+        for size in sizes:
+            sent = {"text": "".join(chr(97 + (i * 7 + size) % 26) for i in range(size))}
+            answer = client.post(processor.url, json=sent)
+            assert answer.status_code == 200 and answer.json()["body"] == sent, size
+
+        def round_trip(index: int) -> bool:
+            sent = {"worker": index, "text": str(index) * (2 * 2**20 + index)}
+            return httpx.post(processor.url, json=sent, timeout=60).json()["body"] == sent
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            assert all(pool.map(round_trip, range(6)))
+        assert len({worker["pid"] for worker in processor.status()["workers"]}) == 2

@@ -12,8 +12,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import send_handle
 from typing import Any
 
+from cvat_serverless.processor.shared_body import SharedBody
 from cvat_serverless.processor.worker import worker_main
 from cvat_serverless.runtime.encoding import RuntimeResponse
 from cvat_serverless.runtime.spec import FunctionSpec
@@ -47,6 +49,7 @@ class Worker:
     worker_id: int
     process: Any = None
     conn: Connection | None = None
+    body: SharedBody | None = None
     state: str = "starting"
     attempts: int = 0
     pid: int | None = None
@@ -112,8 +115,9 @@ class WorkerPool:
             )
             process.start()
             child.close()
-            worker.process, worker.conn = process, parent
+            worker.process, worker.conn, worker.body = process, parent, SharedBody.create()
             try:
+                send_handle(parent, worker.body.fd, process.pid)
                 kind, value = await asyncio.to_thread(parent.recv)
             except (EOFError, OSError):
                 kind, value = "error", f"worker {worker.worker_id} exited during init_context"
@@ -145,9 +149,8 @@ class WorkerPool:
         while True:
             worker = await self._acquire(deadline)
             started = time.perf_counter()
-            assert worker.conn is not None
             try:
-                reply = await asyncio.to_thread(_exchange, worker.conn, event, body, self.spec.event_timeout_s)
+                reply = await _exchange(worker, event, body, self.spec.event_timeout_s)
             except _NotDelivered:
                 LOG.warning("worker %s was dead before the event reached it; restarting it", worker.worker_id)
                 self._restart(worker)
@@ -158,6 +161,10 @@ class WorkerPool:
             except (EOFError, OSError):
                 self._restart(worker)
                 raise WorkerCrashed(f"worker {worker.worker_id} died while handling the event") from None
+            except asyncio.CancelledError:
+                # Its answer would still come down the pipe and be read as the next event's: start afresh.
+                self._restart(worker)
+                raise
             break
         LOG.info(
             "worker %s handled an event in %.1f ms (request %s)",
@@ -175,9 +182,12 @@ class WorkerPool:
         assert self._free is not None
         while True:
             try:
-                worker, generation = await asyncio.wait_for(self._free.get(), max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
-                raise NoWorkerAvailable() from None
+                worker, generation = self._free.get_nowait()  # the usual case, without a timer task
+            except asyncio.QueueEmpty:
+                try:
+                    worker, generation = await asyncio.wait_for(self._free.get(), max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    raise NoWorkerAvailable() from None
             if generation != worker.generation or worker.state != "ready":
                 continue
             if worker.process is None or not worker.process.is_alive():
@@ -226,27 +236,51 @@ class _NotDelivered(Exception):
     """The worker's pipe was closed before the event was written: the event never ran."""
 
 
-def _exchange(conn: Connection, event: dict[str, Any], body: bytes, timeout_s: float) -> RuntimeResponse:
-    """Send one event (metadata, then raw body bytes) and wait for the answer; runs in a thread."""
+async def _exchange(worker: Worker, event: dict[str, Any], body: bytes, timeout_s: float) -> RuntimeResponse:
+    """Send one event (metadata over the pipe, the body through the shared area) and wait for the answer.
+
+    Runs on the event loop: the answer is awaited as the pipe becoming readable, so no thread is
+    woken per event. Every read and write is of a small message the other side is ready for.
+    """
+    conn, shared = worker.conn, worker.body
+    assert conn is not None and shared is not None
+    size = shared.put(body)
     try:
-        conn.send(("event", event))
+        conn.send(("event", event, size))
     except (BrokenPipeError, EOFError, OSError):
         raise _NotDelivered() from None
-    conn.send_bytes(body)
-    if not conn.poll(timeout_s):
-        raise TimeoutError
-    kind, meta = conn.recv()
+    await _readable(conn.fileno(), timeout_s)
+    kind, meta, size = conn.recv()
     if kind != "response":
         raise EOFError(kind)
-    return RuntimeResponse(
-        int(meta["status_code"]), str(meta["content_type"]), dict(meta["headers"]), conn.recv_bytes()
-    )
+    status, content_type, headers = int(meta["status_code"]), str(meta["content_type"]), dict(meta["headers"])
+    return RuntimeResponse(status, content_type, headers, shared.take(size))
+
+
+async def _readable(fd: int, timeout_s: float) -> None:
+    """Wait until ``fd`` can be read (an answer, or the end of file of a dead worker); else TimeoutError."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await asyncio.wait_for(ready, timeout_s)
+    finally:
+        loop.remove_reader(fd)
+        os.set_blocking(fd, True)  # the loop made it non-blocking; the Connection reads and writes blocking
 
 
 def _kill(worker: Worker) -> None:
     if worker.conn is not None:
         worker.conn.close()
         worker.conn = None
+    if worker.body is not None:
+        worker.body.close()
+        worker.body = None
     process = worker.process
     if process is not None and process.is_alive():
         process.terminate()
