@@ -76,9 +76,12 @@ def test_about_needs_no_auth_and_the_rest_does(stack: LocalStack) -> None:
     about = httpx.get(f"{stack.gateway_url}/api/server/about").json()
     assert about["version"].startswith("2.80")
     answer = httpx.get(f"{stack.gateway_url}/api/tasks")
-    assert answer.status_code == 401 and "error" in answer.json()
+    assert answer.status_code == 401 and answer.json() == {"detail": "Authentication credentials were not provided."}
     assert httpx.get(f"{stack.gateway_url}/api/tasks", auth=("admin", "admin")).status_code == 200
-    assert httpx.get(f"{stack.gateway_url}/api/tasks", auth=("admin", "nope")).status_code == 401
+    wrong = httpx.get(f"{stack.gateway_url}/api/tasks", auth=("admin", "nope"))
+    assert wrong.status_code == 401 and wrong.json() == {"detail": "Invalid username/password."}
+    forged = httpx.get(f"{stack.gateway_url}/api/tasks", headers={"Authorization": "Token nope"})
+    assert forged.status_code == 401 and forged.json() == {"detail": "Invalid token."}
     key = httpx.post(f"{stack.gateway_url}/api/auth/login", json={"username": "admin", "password": "admin"}).json()
     headers = {"Authorization": f"Token {key['key']}"}
     assert httpx.get(f"{stack.gateway_url}/api/tasks", headers=headers).status_code == 200

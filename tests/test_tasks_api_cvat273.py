@@ -412,9 +412,16 @@ def test_logout_revokes_the_session_and_the_token(stack: LocalStack) -> None:
     with httpx.Client(base_url=base, cookies=login.cookies) as session:
         csrf = {"X-CSRFToken": login.cookies["csrftoken"]}
         assert session.get("/api/tasks").status_code == 200
+        # DRF's SessionAuthentication runs before the view: no CSRF token, no logout
+        refused = session.post("/api/auth/logout")
+        assert refused.status_code == 403 and refused.json() == {"detail": "CSRF Failed: CSRF token missing."}
+        assert session.get("/api/tasks").status_code == 200
         assert session.post("/api/auth/logout", headers=csrf).json() == {"detail": "Successfully logged out."}
         assert session.get("/api/tasks", cookies=login.cookies).status_code == 401
     assert httpx.get(f"{base}/api/tasks", headers=headers).status_code == 401
+    stale = httpx.post(f"{base}/api/auth/logout", headers=headers)  # the revoked key is refused, as DRF does
+    assert stale.status_code == 401 and stale.json() == {"detail": "Invalid token."}
+    assert httpx.post(f"{base}/api/auth/logout").status_code == 200  # nobody logged in: dj-rest-auth still says 200
 
 
 def test_admin_adds_users_from_the_cli(stack: LocalStack) -> None:

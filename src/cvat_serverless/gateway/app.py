@@ -64,7 +64,7 @@ class Authenticate(BaseHTTPMiddleware):
             if isinstance(found, GatewayError):
                 return error_response(found)
             if not isinstance(found, User):
-                return JSONResponse({"error": found}, status_code=401)
+                return JSONResponse({"detail": found}, status_code=401)  # DRF's NotAuthenticated body
             request.state.user = found
         return await call_next(request)
 

@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cvat_serverless.gateway.auth import Accounts
-from cvat_serverless.gateway.errors import ValidationFailed
+from cvat_serverless.gateway.auth import NOT_PROVIDED, Accounts
+from cvat_serverless.gateway.errors import Forbidden, ValidationFailed
 from cvat_serverless.gateway.http import both, json_body, read_body
 from cvat_serverless.gateway.users import User
 
@@ -46,7 +46,13 @@ class AuthApi:
         return self._session_response({"key": ""}, user, 200)
 
     async def logout(self, request: Request) -> Response:
+        # DRF authenticates before dj-rest-auth's LogoutView (AllowAny) runs: a session POST without its
+        # CSRF token is a 403 and a bad key or password a 401; no credentials at all is a plain logout.
         found = self.accounts.authenticate(request)
+        if isinstance(found, Forbidden):
+            raise found
+        if isinstance(found, str) and found != NOT_PROVIDED:
+            return JSONResponse({"detail": found}, status_code=401)
         self.accounts.logout(request, found if isinstance(found, User) else None)
         response = JSONResponse({"detail": "Successfully logged out."})
         response.delete_cookie("sessionid")
