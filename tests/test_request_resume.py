@@ -124,6 +124,19 @@ def test_a_killed_rq_worker_is_resumed_from_its_checkpoint(
         # from the start again would cost FRAMES + the frames done before the kill (>= saved)
         assert function_calls(processor.url) <= FRAMES + SAVE_EVERY + IN_FLIGHT < FRAMES + saved
 
+        # a request cancelled (DELETE) just before its worker is killed is not run again
+        other = create_task(client, tmp_path / "other", [noise(i) for i in range(FRAMES)], LABELS)
+        cancelled = submit(client, function=DETECTOR, task=other.id)
+        wait_for("the request did not start", lambda: progress(client, cancelled.id) >= 20)
+        client.api_client.lambda_api.delete_requests(cancelled.id)
+        kill_tree(stack.workers[0].process.pid)
+        kept = shapes_per_frame(other)
+        wait_for("the worker was not restarted", lambda: stack.rq_restarts >= 2)
+        time.sleep(1.5)  # a resumed job would have run several frames by now
+        with pytest.raises(exceptions.NotFoundException):
+            client.api_client.lambda_api.retrieve_requests(cancelled.id)
+        assert shapes_per_frame(other) == kept and len(kept) < FRAMES
+
 
 # --- the platform (embedded queue) killed with SIGKILL and started again ----------------------------
 

@@ -49,7 +49,9 @@ def redis_unavailable_is_503() -> Iterator[None]:
 
 
 class RqQueue:
-    """Jobs on an RQ queue in Redis: run ``rq worker annotation --serializer rq.serializers.JSONSerializer``.
+    """Jobs on an RQ queue in Redis: run ``rq worker annotation --worker-class rq.worker.SimpleWorker
+    --serializer rq.serializers.JSONSerializer`` (a SimpleWorker runs the job in its own process, so a
+    supervisor that sees it die can resume the job: :func:`resume_jobs_of_dead_workers`).
 
     Every public method answers a 503 :class:`GatewayError` while Redis cannot be reached."""
 
@@ -242,6 +244,7 @@ def resume_jobs_of_dead_workers(redis_url: str, dead_workers: Collection[str] | 
             if connection.exists(CANCEL_KEY.format(job.id)):
                 registry.remove_executions(job)
                 job.delete()
+                LOG.warning("request %s: its rq worker %s died after a cancel; deleted", job.id, name)
                 continue
             if resumes >= MAX_RESUMES:
                 with connection.pipeline() as pipeline:
