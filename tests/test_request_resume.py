@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -221,5 +222,22 @@ def test_a_request_whose_runner_keeps_dying_fails_saying_so(tmp_path: Path) -> N
             queue.close()
         assert call["status"] == "failed" and call["ended"]
         assert f"resumed {MAX_RESUMES} times" in call["exc_info"] and "not resumed again" in call["exc_info"]
+    finally:
+        store.close()
+
+
+def test_ended_requests_expire_as_cvat_rq_jobs_do(tmp_path: Path) -> None:
+    """Kept requests do not pile up: finished ones go after 30 min, failed ones after 3 h (CVAT's TTLs)."""
+    store = TaskStore(tmp_path)
+    try:
+        task = store.create_task("t", [{"name": "car"}])
+        params = {"function": DETECTOR, "task": task["id"]}
+        store.add_request("finished-long-ago", params)
+        store.update_request("finished-long-ago", status="finished", ended="2000-01-01T00:00:00.000000Z")
+        assert store.request("finished-long-ago") is None and store.requests() == []
+        store.add_request("failed-an-hour-ago", params)
+        hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        store.update_request("failed-an-hour-ago", status="failed", ended=hour_ago)
+        assert [request["id"] for request in store.requests()] == ["failed-an-hour-ago"]
     finally:
         store.close()

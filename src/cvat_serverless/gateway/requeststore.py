@@ -37,6 +37,18 @@ UNFINISHED = ("queued", "started")
 CHECKPOINT_DAYS = 7
 """Checkpoints older than this are dropped (a request lives at most 24 h, CVAT's RQ timeout)."""
 REQUEST_FIELDS = frozenset({"status", "progress", "started", "ended", "exc_info", "resumes"})
+FINISHED_TTL = timedelta(minutes=30)
+FAILED_TTL = timedelta(hours=3)
+"""How long ended requests are kept: CVAT's ``result_ttl`` and ``failure_ttl`` for lambda RQ jobs."""
+EXPIRED = "(status = 'finished' AND ended < ?) OR (status = 'failed' AND ended < ?)"
+
+
+def _stamp_before(age: timedelta) -> str:
+    return (datetime.now(UTC) - age).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _expiry() -> tuple[str, str]:
+    return _stamp_before(FINISHED_TTL), _stamp_before(FAILED_TTL)
 
 
 @dataclass(frozen=True)
@@ -68,8 +80,7 @@ class RequestsMixin:
 
     def set_checkpoint(self, request_id: str, done: int, finished: bool = False) -> None:
         """Record how far the request got; call it inside the transaction that saves the work."""
-        stamp = now()
-        cutoff = (datetime.now(UTC) - timedelta(days=CHECKPOINT_DAYS)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp, cutoff = now(), _stamp_before(timedelta(days=CHECKPOINT_DAYS))
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO request_checkpoints (request_id, done, finished, updated) VALUES (?, ?, ?, ?)",
@@ -85,9 +96,11 @@ class RequestsMixin:
     def add_request(self, rq_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """A new queued request; 409 while another request on the task is queued or running.
 
-        The task's earlier, ended requests are deleted, as CVAT deletes the previous RQ job."""
+        The task's earlier, ended requests are deleted, as CVAT deletes the previous RQ job (and so
+        are requests past CVAT's TTLs)."""
         task_id = int(params["task"])
         with self._tx() as db:
+            db.execute(f"DELETE FROM lambda_requests WHERE {EXPIRED}", _expiry())
             running = db.execute(
                 "SELECT 1 FROM lambda_requests WHERE task_id = ? AND status IN (?, ?)", (task_id, *UNFINISHED)
             ).fetchone()
@@ -103,18 +116,22 @@ class RequestsMixin:
         return request
 
     def request(self, rq_id: str) -> dict[str, Any] | None:
+        """The request; None when there is none (or it ended longer ago than CVAT keeps jobs)."""
         with self._lock:
-            row = self._db.execute("SELECT * FROM lambda_requests WHERE id = ?", (rq_id,)).fetchone()
+            row = self._db.execute(
+                f"SELECT * FROM lambda_requests WHERE id = ? AND NOT ({EXPIRED})", (rq_id, *_expiry())
+            ).fetchone()
         return None if row is None else self._request_row(row)
 
-    def requests(self, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    def requests(self, statuses: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """Requests in the order they were enqueued (only those in ``statuses`` when given)."""
-        query, args = "SELECT * FROM lambda_requests ORDER BY enqueued, id", ()
+        where, args = f"NOT ({EXPIRED})", _expiry()
         if statuses:
-            marks = ", ".join("?" for _ in statuses)
-            query, args = f"SELECT * FROM lambda_requests WHERE status IN ({marks}) ORDER BY enqueued, id", statuses
+            where += f" AND status IN ({', '.join('?' for _ in statuses)})"  # placeholders only
         with self._lock:
-            rows = self._db.execute(query, args).fetchall()
+            rows = self._db.execute(
+                f"SELECT * FROM lambda_requests WHERE {where} ORDER BY enqueued, id", (*args, *statuses)
+            ).fetchall()
         return [self._request_row(row) for row in rows]
 
     def update_request(self, rq_id: str, **changes: Any) -> bool:
