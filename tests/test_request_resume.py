@@ -207,6 +207,30 @@ def test_a_killed_platform_resumes_its_request_and_not_a_cancelled_one(tmp_path:
         assert shapes_per_frame(client.tasks.retrieve(cancelled_task.id)) == kept
 
 
+def test_a_request_cut_short_by_a_clean_stop_goes_on_at_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopping the stack is no fault: the request stops at its next frame, stays queued (not counted
+    as a resume) and the next stack on the data folder finishes it."""
+    monkeypatch.setenv("CVAT_GATEWAY_SAVE_EVERY_FRAMES", str(SAVE_EVERY))  # the gateway runs in this process
+
+    def make_stack() -> LocalStack:
+        return LocalStack(folders=[FIXTURES / "lambda_detector"], data_dir=tmp_path / "data", env=SLOW)
+
+    with make_stack().running(120) as stack, make_client(stack.gateway_url, credentials=("admin", "admin")) as client:
+        task = create_task(client, tmp_path, [noise(i) for i in range(FRAMES)], LABELS)
+        call = submit(client, function=DETECTOR, task=task.id, cleanup=True)
+        wait_for("the request did not get far", lambda: progress(client, call.id) >= 40)
+    store = TaskStore(tmp_path / "data")
+    stopped = store.request(call.id)
+    store.close()
+    assert stopped is not None and stopped["status"] == "queued" and stopped["resumes"] == 0
+    with make_stack().running(120) as stack, make_client(stack.gateway_url, credentials=("admin", "admin")) as client:
+        done = wait_request(client, call.id, timeout_s=60)
+        assert done.status == "finished" and done.progress == 100, done.exc_info
+        assert_every_frame_once(client.tasks.retrieve(task.id))
+
+
 def test_a_request_whose_runner_keeps_dying_fails_saying_so(tmp_path: Path) -> None:
     """The resumes are bounded: a request that kills what runs it (a frame that runs out of memory,
     say) is resumed MAX_RESUMES times, then failed with an ``exc_info`` that says why."""

@@ -146,6 +146,13 @@ class InProcessQueue:
         return self.get(rq_id)
 
     def _run(self, rq_id: str, running: _Running) -> None:
+        try:
+            self._execute(rq_id, running)
+        finally:
+            with self._lock:
+                self._running.pop(rq_id, None)
+
+    def _execute(self, rq_id: str, running: _Running) -> None:
         request = self._store.request(rq_id)
         if request is None or running.cancel.is_set():
             return
@@ -159,8 +166,6 @@ class InProcessQueue:
         except Exception:  # a failed job reports its traceback, as RQ does
             changes = {"status": "failed", "exc_info": traceback.format_exc(), "ended": now()}
         self._store.update_request(rq_id, progress=running.progress, **changes)  # False: it was cancelled
-        with self._lock:
-            self._running.pop(rq_id, None)
 
     def _call(self, request: Mapping[str, Any]) -> dict[str, Any]:
         running = self._running.get(request["id"])
