@@ -139,6 +139,30 @@ def test_a_killed_rq_worker_is_resumed_from_its_checkpoint(
         assert shapes_per_frame(other) == kept and len(kept) < FRAMES
 
 
+def test_a_redis_restart_mid_request_resumes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis goes away under a running job: the job and its worker fail to reach it and the worker exits;
+    once Redis is back (its AOF kept the job) the job is resumed from its checkpoint.
+    It used to stay ``started`` for good. (Its own redis-server: the session's one is left alone.)"""
+    monkeypatch.setenv("CVAT_GATEWAY_SAVE_EVERY_FRAMES", str(SAVE_EVERY))
+    server = RedisServer().start()
+    try:
+        stack = LocalStack(
+            folders=[FIXTURES / "lambda_detector"], data_dir=tmp_path / "data", env=SLOW, redis_url=server.url
+        )
+        with stack.running(120), make_client(stack.gateway_url, credentials=("admin", "admin")) as client:
+            task = create_task(client, tmp_path, [noise(i) for i in range(FRAMES)], LABELS)
+            call = submit(client, function=DETECTOR, task=task.id, cleanup=True)
+            wait_for("the request did not get far", lambda: progress(client, call.id) >= 40)
+            server.stop()
+            time.sleep(2)
+            server.start()
+            done = wait_request(client, call.id, timeout_s=60)
+            assert done.status == "finished" and done.progress == 100, done.exc_info
+            assert_every_frame_once(task)
+    finally:
+        server.close()
+
+
 # --- the platform (embedded queue) killed with SIGKILL and started again ----------------------------
 
 
