@@ -230,7 +230,10 @@ def resume_jobs_of_dead_workers(redis_url: str, dead_workers: Collection[str] | 
     try:
         queue = Queue(QUEUE_NAME, connection=connection, serializer=JSONSerializer)
         registry = queue.started_job_registry
-        for job_id in {job_id for job_id, _ in registry.get_job_and_execution_ids(cleanup=False)}:
+        entries: dict[str, list[str]] = {}  # job id -> its executions' entries in the started registry
+        for entry in connection.zrange(registry.key, 0, -1):
+            entries.setdefault(entry.decode().split(":", 1)[0], []).append(entry.decode())
+        for job_id, stale in entries.items():
             try:
                 job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
             except NoSuchJobError:
@@ -242,7 +245,7 @@ def resume_jobs_of_dead_workers(redis_url: str, dead_workers: Collection[str] | 
                 continue
             resumes = int(job.meta.get("resumes", 0))
             if connection.exists(CANCEL_KEY.format(job.id)):
-                registry.remove_executions(job)
+                connection.zrem(registry.key, *stale)
                 job.delete()
                 LOG.warning("request %s: its rq worker %s died after a cancel; deleted", job.id, name)
                 continue
@@ -255,7 +258,8 @@ def resume_jobs_of_dead_workers(redis_url: str, dead_workers: Collection[str] | 
                 job.started_at = None
                 queue.enqueue_job(job, at_front=True)  # queued first: a crash between the two loses nothing
                 resumed.append(job.id)
-            registry.remove_executions(job)
+            # only the dead executions: a worker may already have started the job again
+            connection.zrem(registry.key, *stale)
             fate = "resumed from its checkpoint" if job.id in resumed else f"failed after {resumes} resumes"
             LOG.warning("request %s: its rq worker %s died; %s", job.id, name, fate)
         for name in dead_workers or ():
