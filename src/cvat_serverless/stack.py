@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import uvicorn
 
 from cvat_serverless.dashboard import FunctionRegistry, build_dashboard
 from cvat_serverless.gateway import GatewayConfig, NuclioSettings, build_gateway
+from cvat_serverless.gateway.rqqueue import QUEUE_NAME, resume_jobs_of_dead_workers
 from cvat_serverless.processor.pool import STATE_SECRET_ENV
 from cvat_serverless.secret_files import persistent_secret
 
@@ -83,7 +85,7 @@ class LocalStack:
     Kubernetes) or ``dashboard`` (``/api/function_invocations``)."""
     registry: FunctionRegistry | None = None
     servers: list[ThreadedServer] = field(default_factory=list)
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    workers: list[RqWorker] = field(default_factory=list)
     rq_restarts: int = 0
     _close_gateway: Any = None
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -136,18 +138,34 @@ class LocalStack:
 
     def _supervise_rq(self, nuclio: NuclioSettings) -> None:
         """Restart every ``rq worker`` that exits (it does when Redis goes away), with a capped backoff
-        while Redis stays down, so requests run again as soon as Redis is back."""
+        while Redis stays down, so requests run again as soon as Redis is back.
+
+        The job a worker was running when it died is put back on the queue at once and resumes
+        from its checkpoint (so are jobs of workers found dead at start: a platform that died).
+        """
+        from redis.exceptions import RedisError
+
         assert self.redis_url is not None
-        delay = RQ_RESTART_MIN_S
+        delay, dead, scanned = RQ_RESTART_MIN_S, set[str](), False
         while not self._stopping.wait(delay):
-            exited = [i for i, worker in enumerate(self.workers) if worker.poll() is not None]
+            exited = [i for i, worker in enumerate(self.workers) if worker.process.poll() is not None]
             for index in exited:
                 if self._stopping.is_set():
                     return
-                LOG.warning("rq worker exited (%s); restarting it", self.workers[index].returncode)
+                LOG.warning("rq worker exited (%s); restarting it", self.workers[index].process.returncode)
+                dead.add(self.workers[index].name)
                 self.workers[index] = start_rq_worker(self.redis_url, nuclio)
                 self.rq_restarts += 1
-            delay = min(delay * 2, RQ_RESTART_MAX_S) if exited else RQ_RESTART_MIN_S
+            try:
+                if not scanned:
+                    resume_jobs_of_dead_workers(self.redis_url)
+                    scanned = True
+                if dead:
+                    resume_jobs_of_dead_workers(self.redis_url, dead)
+                    dead.clear()
+            except RedisError as error:  # tried again on the next round, once Redis is back
+                LOG.warning("could not resume the jobs of dead rq workers yet: %s", error)
+            delay = min(delay * 2, RQ_RESTART_MAX_S) if exited or dead else RQ_RESTART_MIN_S
 
     @contextlib.contextmanager
     def running(self, ready_timeout_s: float = 600.0) -> Iterator[LocalStack]:
@@ -164,12 +182,18 @@ class LocalStack:
     def stop(self) -> None:
         self._stopping.set()
         for worker in self.workers:
-            worker.terminate()
+            worker.process.terminate()
         for worker in self.workers:
             try:
-                worker.wait(15)
+                worker.process.wait(15)
             except subprocess.TimeoutExpired:
-                worker.kill()
+                worker.process.kill()
+                worker.process.wait()
+        if self.workers and self.redis_url:
+            from redis.exceptions import RedisError
+
+            with contextlib.suppress(RedisError):  # a job cut short goes back on the queue for the next start
+                resume_jobs_of_dead_workers(self.redis_url, {worker.name for worker in self.workers})
         for server in reversed(self.servers):
             server.stop()
         if self._close_gateway is not None:
@@ -178,9 +202,23 @@ class LocalStack:
             self.registry.stop()
 
 
-def start_rq_worker(redis_url: str, nuclio: NuclioSettings) -> subprocess.Popen[bytes]:
-    """An ``rq worker`` for the ``annotation`` queue (JSON serializer), as a subprocess of this Python."""
+@dataclass
+class RqWorker:
+    """An ``rq worker`` subprocess and the name it registered under (its jobs carry it)."""
+
+    process: subprocess.Popen[bytes]
+    name: str
+
+
+def start_rq_worker(redis_url: str, nuclio: NuclioSettings) -> RqWorker:
+    """An ``rq worker`` for the ``annotation`` queue (JSON serializer), as a subprocess of this Python.
+
+    It is a ``SimpleWorker``: the job runs in the worker process itself, so when that process dies
+    the job dies with it, and its supervisor (this process, its parent) knows at once. A forking
+    worker's work-horse would live on, unsupervised, after its worker was killed.
+    """
+    name = f"cvat-serverless-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, **({"CVAT_NUCLIO_TOKEN": nuclio.token} if nuclio.token else {})}
-    args = [sys.executable, "-m", "rq.cli", "worker", "annotation", "--url", redis_url]
-    args += ["--serializer", "rq.serializers.JSONSerializer", "--quiet"]
-    return subprocess.Popen(args, env=env)
+    args = [sys.executable, "-m", "rq.cli", "worker", QUEUE_NAME, "--url", redis_url, "--name", name]
+    args += ["--worker-class", "rq.worker.SimpleWorker", "--serializer", "rq.serializers.JSONSerializer", "--quiet"]
+    return RqWorker(subprocess.Popen(args, env=env), name)

@@ -24,7 +24,8 @@ from cvat_serverless.gateway.http import error_response
 from cvat_serverless.gateway.jobs_api import JobApi
 from cvat_serverless.gateway.lambda_api import LambdaApi
 from cvat_serverless.gateway.nuclio import NuclioClient, NuclioSettings
-from cvat_serverless.gateway.queues import InProcessQueue, RequestQueue, RqQueue
+from cvat_serverless.gateway.queues import InProcessQueue, RequestQueue
+from cvat_serverless.gateway.rqqueue import RqQueue
 from cvat_serverless.gateway.store import TaskStore
 from cvat_serverless.gateway.tasks_api import PUBLIC_PATHS, TaskApi
 from cvat_serverless.gateway.users import User, UserStore
@@ -100,7 +101,7 @@ def build_gateway(config: GatewayConfig) -> tuple[ObservedApp, Callable[[], None
         settings = {"data_dir": str(config.data_dir), "nuclio_env": config.nuclio.to_env() | {"CVAT_NUCLIO_TOKEN": ""}}
         queue = RqQueue(config.redis_url, settings)
     else:
-        queue = InProcessQueue(lambda: caller, workers=config.workers)
+        queue = InProcessQueue(lambda: caller, store, workers=config.workers)
     users = UserStore(config.data_dir)
     accounts = Accounts(users, config.username, config.password)
     tasks = TaskApi(store, accounts, share_dir=config.share_dir)

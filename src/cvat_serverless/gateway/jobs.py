@@ -20,6 +20,10 @@ from cvat_serverless.gateway.jobstore import job_frames
 
 LOG = logging.getLogger("cvat_serverless.gateway")
 SAVE_EVERY_FRAMES = 100
+"""Pending annotations are saved when the frame number is a multiple of this (CVAT's cadence);
+``CVAT_GATEWAY_SAVE_EVERY_FRAMES`` changes it. Each save is a checkpoint a request resumes from."""
+MAX_RESUMES = 3
+"""How many times a request is resumed after what ran it died; the next death fails it."""
 FRAME_RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)
 """Waits before each new attempt at a frame whose call failed on the function's side (5xx: a worker
 or processor died and is being restarted, no worker free, a timeout): five attempts over ~15 s,
@@ -29,6 +33,16 @@ sets the number of attempts (1 = no retry, as CVAT)."""
 
 class FrameFailed(GatewayError):
     """A frame kept failing; the frames before it are saved. Its message is the request's error."""
+
+
+class RequestInterrupted(Exception):
+    """The process running the request is stopping: the request stops without writing what it has
+    not saved yet, and is resumed from its checkpoint when a queue runs it again."""
+
+
+def save_every_frames() -> int:
+    raw = os.environ.get("CVAT_GATEWAY_SAVE_EVERY_FRAMES")
+    return max(1, int(raw)) if raw else SAVE_EVERY_FRAMES
 
 
 def frame_attempts() -> int:
@@ -56,7 +70,10 @@ def _retrying(call: Any, frame: int, cancelled: Any, refresh: Any) -> Any:
 
 
 class Reporter(Protocol):
-    """How a job reports progress and learns that it was cancelled."""
+    """How a job reports progress and learns that it was cancelled.
+
+    ``cancelled()`` is True after a DELETE (the job stops and keeps what it did); it raises
+    :class:`RequestInterrupted` when the process running the job is stopping."""
 
     def progress(self, percent: int) -> None: ...
 
@@ -101,19 +118,48 @@ class Target:
             caller.store.clear_annotations(self.task_id)
 
 
-def run_request(caller: Caller, params: Mapping[str, Any], reporter: Reporter) -> None:
-    """Run one request to the end, or until cancelled (results so far are kept)."""
+def run_request(caller: Caller, params: Mapping[str, Any], reporter: Reporter, request_id: str) -> None:
+    """Run one request to the end, or until cancelled (results so far are kept).
+
+    Run again under the same ``request_id`` (after what ran it died), it goes on from its
+    checkpoint: the cleanup is not done again, the frames it saved are not run again, and a
+    request whose writes are all done writes nothing more. Tracking and ReID write once, at the
+    end, so they run again from the start unless that write was done.
+    """
     function = caller.nuclio.get(str(params["function"]))
     target = Target.of(caller, params)
-    if params.get("cleanup"):
-        target.clear(caller)
+    saved = caller.store.checkpoint(request_id)
+    if saved is None:
+        with caller.store.transaction():
+            if params.get("cleanup"):
+                target.clear(caller)
+            caller.store.set_checkpoint(request_id, 0)
+    elif saved.finished:
+        reporter.progress(100)
+        return
     if params.get("action") == "track":
-        _track(caller, function, target.task_id, params, reporter)
+        _track(caller, function, target.task_id, params, reporter, request_id)
     elif function.kind == "detector":
-        _annotate(caller, function, target, params, reporter)
+        _annotate(caller, function, target, params, reporter, Resume(request_id, saved.done if saved else 0))
     elif function.kind == "reid":
-        _chain_tracks(caller, function, target, params, reporter)
+        _chain_tracks(caller, function, target, params, reporter, request_id)
+    else:
+        caller.store.set_checkpoint(request_id, 0, finished=True)
     reporter.progress(100)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Which request a detector run saves its checkpoints for, and how many target frames were saved."""
+
+    request_id: str
+    done: int
+
+    def save(self, caller: Caller, target: Target, data: Mapping[str, Any], done: int, finished: bool) -> None:
+        """Save ``data`` and the checkpoint in one transaction: both are kept, or neither."""
+        with caller.store.transaction():
+            target.save(caller, data)
+            caller.store.set_checkpoint(self.request_id, done, finished)
 
 
 def frames_in_flight(function: LambdaFunction) -> int:
@@ -128,15 +174,20 @@ def frames_in_flight(function: LambdaFunction) -> int:
 
 
 def _annotate(
-    caller: Caller, function: LambdaFunction, target: Target, params: Mapping[str, Any], reporter: Reporter
+    caller: Caller,
+    function: LambdaFunction,
+    target: Target,
+    params: Mapping[str, Any],
+    reporter: Reporter,
+    resume: Resume,
 ) -> None:
-    task_id, frames = target.task_id, target.frames
+    task_id, frames = target.task_id, target.frames[resume.done :]
     mapping = caller.mapping_for(function, task_id, params.get("mapping"))
     size = caller.store.task(task_id)["size"]
     threshold, conv, roi = params.get("threshold"), bool(params.get("conv_mask_to_poly")), params.get("roi")
     pending: dict[str, list[dict[str, Any]]] = {"tags": [], "shapes": []}
-    depth = frames_in_flight(function)
-    last_done: int | None = None
+    depth, every = frames_in_flight(function), save_every_frames()
+    done = resume.done
     with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="frames") as pool:
         window: deque[Future[dict[str, list[dict[str, Any]]]]] = deque()
         queued = iter(frames)
@@ -161,26 +212,28 @@ def _annotate(
                 found = window.popleft().result()
                 pending["tags"] += found["tags"]
                 pending["shapes"] += found["shapes"]
-                last_done = frame
+                done += 1
                 # CVAT's progress is the frame number over the task size, also for a job's frames
                 reporter.progress(int((frame + 1) / size * 100))
-                if frame and frame % SAVE_EVERY_FRAMES == 0:
-                    target.save(caller, pending)
+                if frame and frame % every == 0:
+                    resume.save(caller, target, pending, done, finished=False)
                     pending = {"tags": [], "shapes": []}
                 if reporter.cancelled():
                     break
         except FrameFailed as error:
             # Keep every frame already done, as a cancel does, and say what failed and what was kept.
-            target.save(caller, pending)
-            done = "no frame was done" if last_done is None else f"the frames up to {last_done} are saved"
-            raise FrameFailed(f"{error.message}; {done}", error.status) from error
+            resume.save(caller, target, pending, done, finished=False)
+            kept = "no frame was done" if done == 0 else f"the frames up to {target.frames[done - 1]} are saved"
+            raise FrameFailed(f"{error.message}; {kept}", error.status) from error
         finally:
             for future in window:
                 future.cancel()
-    target.save(caller, pending)
+    resume.save(caller, target, pending, done, finished=True)
 
 
-def _chain_tracks(caller: Caller, function: Any, target: Target, params: Mapping[str, Any], reporter: Reporter) -> None:
+def _chain_tracks(
+    caller: Caller, function: Any, target: Target, params: Mapping[str, Any], reporter: Reporter, request_id: str
+) -> None:
     task_id, frames = target.task_id, target.frames
     annotations = target.annotations(caller)
     size = caller.store.task(task_id)["size"]
@@ -213,11 +266,12 @@ def _chain_tracks(caller: Caller, function: Any, target: Target, params: Mapping
         if reporter.cancelled():
             return
     tracks = [_path_to_track(path, size) for path in paths.values()]
-    if tracks:
-        kept = [s for s in annotations["shapes"] if s.get("type") != "rectangle"]
-        target.save(
-            caller, {"tags": annotations["tags"], "shapes": kept, "tracks": annotations["tracks"] + tracks}, "put"
-        )
+    with caller.store.transaction():
+        if tracks:
+            kept = [s for s in annotations["shapes"] if s.get("type") != "rectangle"]
+            body = {"tags": annotations["tags"], "shapes": kept, "tracks": annotations["tracks"] + tracks}
+            target.save(caller, body, "put")
+        caller.store.set_checkpoint(request_id, len(frames), finished=True)
 
 
 def _path_to_track(path: list[dict[str, Any]], size: int) -> dict[str, Any]:
@@ -249,7 +303,12 @@ def _path_to_track(path: list[dict[str, Any]], size: int) -> dict[str, Any]:
 
 
 def _track(
-    caller: Caller, function: LambdaFunction, task_id: int, params: Mapping[str, Any], reporter: Reporter
+    caller: Caller,
+    function: LambdaFunction,
+    task_id: int,
+    params: Mapping[str, Any],
+    reporter: Reporter,
+    request_id: str,
 ) -> None:
     """The tracking action: follow shapes of frame A up to frame B with a tracker, save shapes or tracks."""
     if function.kind != "tracker":
@@ -277,7 +336,9 @@ def _track(
         reporter.progress(int(done / (stop - start) * 100))
         if reporter.cancelled():
             break
-    _save_tracked(caller, task_id, sources, found, bool(params.get("convert_polygons_to_tracks")))
+    with caller.store.transaction():
+        _save_tracked(caller, task_id, sources, found, bool(params.get("convert_polygons_to_tracks")))
+        caller.store.set_checkpoint(request_id, stop - start, finished=True)
 
 
 def _save_tracked(

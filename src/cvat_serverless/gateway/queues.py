@@ -1,4 +1,4 @@
-"""Where ``/api/lambda/requests`` jobs run: an in-process worker (embedded default) or RQ on Redis.
+"""Where ``/api/lambda/requests`` jobs run: an in-process worker (embedded default) or RQ on Redis (:mod:`rqqueue`).
 
 Both keep CVAT's rules: one running request per task (409 for a second), progress 0–100, a
 cancel (DELETE) that removes the request at once (GET is a 404, a new request for the task is
@@ -8,32 +8,30 @@ accepted right away) while its job stops after the current frame and keeps what 
 
 from __future__ import annotations
 
-import contextlib
-import os
+import logging
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cvat_serverless.gateway.calls import Caller
-from cvat_serverless.gateway.errors import Conflict, GatewayError, NotFound
-from cvat_serverless.gateway.jobs import run_request
-from cvat_serverless.gateway.nuclio import NuclioClient, NuclioSettings
+from cvat_serverless.gateway.errors import NotFound
+from cvat_serverless.gateway.jobs import MAX_RESUMES, RequestInterrupted, run_request
+from cvat_serverless.gateway.requeststore import UNFINISHED
 from cvat_serverless.gateway.store import TaskStore, now
 
-QUEUE_NAME = "annotation"
+LOG = logging.getLogger("cvat_serverless.gateway")
 RUNNING = ("queued", "started", "scheduled", "deferred")
-CANCEL_KEY = "cvat-serverless:lambda-cancel:{}"
-CURRENT_KEY = "cvat-serverless:lambda-task:{}"
 
 
-def request_id(task_id: int) -> str:
-    """One id per task, so a second request on a running task is a conflict (as in CVAT)."""
-    return f"lambda-autoannotate-task-{task_id}"
+def new_request_id(task_id: int) -> str:
+    """A fresh id for a request on the task (CVAT's ids are opaque strings). Each request gets its own,
+    so a job still finishing its frame after a DELETE never writes the record or the checkpoint of
+    the request that followed it."""
+    return f"lambda-autoannotate-task-{task_id}-{uuid.uuid4().hex[:12]}"
 
 
 def function_call(
@@ -62,6 +60,14 @@ def function_call(
     }
 
 
+def gave_up(resumes: int) -> str:
+    """The ``exc_info`` of a request whose runner died once more after its last allowed resume."""
+    return (
+        f"what ran this request died {resumes + 1} times (it was resumed {resumes} times from its checkpoint);"
+        " it is not resumed again. The frames it saved are kept."
+    )
+
+
 class RequestQueue(Protocol):
     def submit(self, params: Mapping[str, Any]) -> dict[str, Any]: ...
 
@@ -75,262 +81,125 @@ class RequestQueue(Protocol):
 
 
 @dataclass
-class _Record:
-    params: Mapping[str, Any]
-    status: str = "queued"
+class _Running:
+    """What this process holds of a request it runs: live progress and the cancel signal."""
+
     progress: int = 0
-    enqueued: str = field(default_factory=now)
-    started: str | None = None
-    ended: str | None = None
-    exc_info: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
 
-    def as_call(self, rq_id: str) -> dict[str, Any]:
-        return function_call(
-            rq_id, self.params, self.status, self.progress, self.enqueued, self.started, self.ended, self.exc_info
-        )
 
-
-class _EventReporter:
-    def __init__(self, record: _Record) -> None:
-        self.record = record
+class _ThreadReporter:
+    def __init__(self, running: _Running, stopping: threading.Event) -> None:
+        self.running = running
+        self.stopping = stopping
 
     def progress(self, percent: int) -> None:
-        self.record.progress = max(0, min(100, percent))
+        self.running.progress = max(0, min(100, percent))
 
     def cancelled(self) -> bool:
-        return self.record.cancel.is_set()
+        if self.running.cancel.is_set():
+            return True
+        if self.stopping.is_set():
+            raise RequestInterrupted("the gateway is stopping; the request resumes when it starts again")
+        return False
 
 
 class InProcessQueue:
-    """Jobs on threads of this process (``workers`` at a time)."""
+    """Jobs on threads of this process (``workers`` at a time), their records kept in the task store.
 
-    def __init__(self, caller_factory: Callable[[], Caller], workers: int = 1) -> None:
+    A gateway started again on the same data folder answers for the requests of the one before and
+    resumes those that were queued or running from their checkpoints (a request whose runner died
+    more than :data:`MAX_RESUMES` times fails instead). A cancelled request is deleted at once, so it
+    is never resumed. Stopping the gateway (``close``) leaves unfinished requests queued.
+    """
+
+    def __init__(self, caller_factory: Callable[[], Caller], store: TaskStore, workers: int = 1) -> None:
         self._caller_factory = caller_factory
+        self._store = store
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda-request")
-        self._records: dict[str, _Record] = {}
+        self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._resume()
+
+    def _resume(self) -> None:
+        for request in self._store.requests(UNFINISHED):
+            rq_id, resumes = request["id"], int(request["resumes"])
+            if request["status"] == "started":  # the process running it died
+                if resumes >= MAX_RESUMES:
+                    self._store.update_request(rq_id, status="failed", exc_info=gave_up(resumes), ended=now())
+                    continue
+                resumes += 1
+                LOG.warning("resuming request %s from its checkpoint (resume %s of %s)", rq_id, resumes, MAX_RESUMES)
+            self._store.update_request(rq_id, status="queued", started=None, resumes=resumes)
+            self._start(rq_id, int(request["progress"]))
+
+    def _start(self, rq_id: str, progress: int = 0) -> None:
+        with self._lock:
+            running = self._running[rq_id] = _Running(progress=progress)
+        self._pool.submit(self._run, rq_id, running)
 
     def submit(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        rq_id = request_id(int(params["task"]))
-        with self._lock:
-            old = self._records.get(rq_id)
-            if old is not None and old.status in RUNNING and not old.cancel.is_set():
-                raise Conflict(f"Only one running request is allowed for the same task #{params['task']}")
-            record = self._records[rq_id] = _Record(params=dict(params))
-        self._pool.submit(self._run, record)
-        return record.as_call(rq_id)
+        rq_id = new_request_id(int(params["task"]))
+        self._store.add_request(rq_id, params)
+        self._start(rq_id)
+        return self.get(rq_id)
 
-    def _run(self, record: _Record) -> None:
-        if record.cancel.is_set():
-            return
-        record.status, record.started = "started", now()
+    def _run(self, rq_id: str, running: _Running) -> None:
         try:
-            run_request(self._caller_factory(), record.params, _EventReporter(record))
-            record.status = "finished"
-        except Exception:  # a failed job reports its traceback, as RQ does
-            record.status, record.exc_info = "failed", traceback.format_exc()
-        record.ended = now()
+            self._execute(rq_id, running)
+        finally:
+            with self._lock:
+                self._running.pop(rq_id, None)
 
-    def _record(self, rq_id: str) -> _Record:
-        record = self._records.get(rq_id)
-        if record is None or record.cancel.is_set():
-            raise NotFound(f"{rq_id} lambda job is not found")
-        return record
+    def _execute(self, rq_id: str, running: _Running) -> None:
+        request = self._store.request(rq_id)
+        if request is None or running.cancel.is_set():
+            return
+        if not self._store.update_request(rq_id, status="started", started=now()):
+            return
+        try:
+            run_request(self._caller_factory(), request["params"], _ThreadReporter(running, self._stopping), rq_id)
+            changes: dict[str, Any] = {"status": "finished", "ended": now()}
+        except RequestInterrupted:
+            changes = {"status": "queued", "started": None}
+        except Exception:  # a failed job reports its traceback, as RQ does
+            changes = {"status": "failed", "exc_info": traceback.format_exc(), "ended": now()}
+        self._store.update_request(rq_id, progress=running.progress, **changes)  # False: it was cancelled
+
+    def _call(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        running = self._running.get(request["id"])
+        progress = running.progress if running is not None else request["progress"]
+        return function_call(
+            request["id"],
+            request["params"],
+            request["status"],
+            progress,
+            request["enqueued"],
+            request["started"],
+            request["ended"],
+            request["exc_info"],
+        )
 
     def get(self, rq_id: str) -> dict[str, Any]:
-        return self._record(rq_id).as_call(rq_id)
+        request = self._store.request(rq_id)
+        if request is None:
+            raise NotFound(f"{rq_id} lambda job is not found")
+        return self._call(request)
 
     def list(self) -> list[dict[str, Any]]:
-        return [r.as_call(i) for i, r in list(self._records.items()) if not r.cancel.is_set() and r.status != "failed"]
+        return [self._call(r) for r in self._store.requests() if r["status"] != "failed"]
 
     def cancel(self, rq_id: str) -> None:
         """Forget the request (CVAT deletes the RQ job); its thread stops after the frame it is on."""
         with self._lock:
-            record = self._record(rq_id)
-            record.cancel.set()
-            if record.status == "queued":
-                record.status, record.ended = "canceled", now()
-            del self._records[rq_id]
+            if not self._store.delete_request(rq_id):
+                raise NotFound(f"{rq_id} lambda job is not found")
+            running = self._running.get(rq_id)
+            if running is not None:
+                running.cancel.set()
 
     def close(self) -> None:
-        for record in self._records.values():
-            record.cancel.set()
+        """Stop: running requests stop at their next frame and stay queued, to resume at the next start."""
+        self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@contextlib.contextmanager
-def redis_unavailable_is_503() -> Iterator[None]:
-    """Redis down or not answering: a 503 that says so (CVAT's views would fail with a bare 500)."""
-    import redis
-
-    try:
-        yield
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
-        raise GatewayError(f"the request queue (Redis) is unavailable: {error}", 503) from None
-
-
-class RqQueue:
-    """Jobs on an RQ queue in Redis: run ``rq worker annotation --serializer rq.serializers.JSONSerializer``.
-
-    Every public method answers a 503 :class:`GatewayError` while Redis cannot be reached."""
-
-    def __init__(self, redis_url: str, settings: Mapping[str, Any]) -> None:
-        import redis
-        from rq import Queue
-        from rq.serializers import JSONSerializer
-
-        self._redis = redis.Redis.from_url(redis_url)
-        self._queue = Queue(QUEUE_NAME, connection=self._redis, serializer=JSONSerializer)
-        self._settings = dict(settings)
-
-    def _job(self, rq_id: str) -> Any:
-        from rq.exceptions import NoSuchJobError
-        from rq.job import Job
-        from rq.serializers import JSONSerializer
-
-        if self._redis.exists(CANCEL_KEY.format(rq_id)):
-            raise NotFound(f"{rq_id} lambda job is not found")
-        try:
-            return Job.fetch(rq_id, connection=self._redis, serializer=JSONSerializer)
-        except NoSuchJobError:
-            raise NotFound(f"{rq_id} lambda job is not found") from None
-
-    def submit(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        with redis_unavailable_is_503():
-            return self._submit(params)
-
-    def _submit(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Enqueue under a fresh job id; the task's current request (unless cancelled) must not be running.
-
-        Each request gets its own RQ id, so a job that is still finishing its frame after a DELETE
-        can never overwrite the job of the request that followed it.
-        """
-        task_id = int(params["task"])
-        with self._redis.lock(f"cvat-serverless:lambda-lock:{task_id}", timeout=30, blocking_timeout=30):
-            current = self._redis.get(CURRENT_KEY.format(task_id))
-            if current is not None:
-                old_id = current.decode()
-                if not self._redis.exists(CANCEL_KEY.format(old_id)):
-                    if self._is_running(old_id):
-                        raise Conflict(f"Only one running request is allowed for the same task #{task_id}")
-                    self._delete(old_id)
-            rq_id = f"{request_id(task_id)}-{uuid.uuid4().hex[:12]}"
-            job = self._queue.enqueue_call(
-                "cvat_serverless.gateway.queues.rq_job",
-                args=(dict(params), self._settings),
-                job_id=rq_id,
-                timeout=24 * 3600,
-                result_ttl=30 * 60,
-                failure_ttl=3 * 3600,
-                meta={"progress": 0, "params": dict(params)},
-            )
-            self._redis.set(CURRENT_KEY.format(task_id), rq_id, ex=24 * 3600)
-        return self._as_call(job)
-
-    def _delete(self, rq_id: str) -> None:
-        from rq.exceptions import NoSuchJobError
-        from rq.job import Job
-        from rq.serializers import JSONSerializer
-
-        with contextlib.suppress(NoSuchJobError):
-            Job.fetch(rq_id, connection=self._redis, serializer=JSONSerializer).delete()
-
-    def _is_running(self, rq_id: str) -> bool:
-        from rq.exceptions import NoSuchJobError
-        from rq.job import Job
-        from rq.serializers import JSONSerializer
-
-        try:
-            return Job.fetch(rq_id, connection=self._redis, serializer=JSONSerializer).get_status() in RUNNING
-        except NoSuchJobError:
-            return False
-
-    def _as_call(self, job: Any) -> dict[str, Any]:
-        job.refresh()
-        status = str(getattr(job.get_status(), "value", job.get_status()))
-        exc_info = None
-        if status == "failed":
-            result = job.latest_result()
-            exc_info = getattr(result, "exc_string", None) or "failed"
-        return function_call(
-            job.id,
-            job.meta.get("params", {}),
-            status,
-            int(job.meta.get("progress", 0)),
-            _iso(job.enqueued_at),
-            _iso(job.started_at),
-            _iso(job.ended_at),
-            exc_info,
-        )
-
-    def get(self, rq_id: str) -> dict[str, Any]:
-        with redis_unavailable_is_503():
-            return self._as_call(self._job(rq_id))
-
-    def list(self) -> list[dict[str, Any]]:
-        with redis_unavailable_is_503():
-            return self._list()
-
-    def _list(self) -> list[dict[str, Any]]:
-        from rq.job import Job
-        from rq.serializers import JSONSerializer
-
-        ids = set(self._queue.get_job_ids())
-        for registry in (self._queue.started_job_registry, self._queue.finished_job_registry):
-            ids.update(registry.get_job_ids())
-        calls = []
-        for job in Job.fetch_many(sorted(ids), connection=self._redis, serializer=JSONSerializer):
-            if job is not None and job.id.startswith("lambda-") and not self._redis.exists(CANCEL_KEY.format(job.id)):
-                call = self._as_call(job)
-                if call["status"] != "failed":
-                    calls.append(call)
-        return calls
-
-    def cancel(self, rq_id: str) -> None:
-        with redis_unavailable_is_503():
-            self._cancel(rq_id)
-
-    def _cancel(self, rq_id: str) -> None:
-        job = self._job(rq_id)
-        self._redis.set(CANCEL_KEY.format(rq_id), "1", ex=24 * 3600)
-        if job.get_status() in ("queued", "scheduled", "deferred"):
-            job.cancel()
-
-    def close(self) -> None:
-        self._redis.close()
-
-
-class _RqReporter:
-    def __init__(self, job: Any) -> None:
-        self.job = job
-        self._redis = job.connection
-
-    def progress(self, percent: int) -> None:
-        self.job.meta["progress"] = max(0, min(100, percent))
-        self.job.save_meta()
-
-    def cancelled(self) -> bool:
-        return bool(self._redis.exists(CANCEL_KEY.format(self.job.id)))
-
-
-def rq_job(params: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
-    """The RQ entry point: open the store and the dashboard client named in ``settings`` and run."""
-    from rq import get_current_job
-
-    env = {**settings.get("nuclio_env", {}), **{k: v for k, v in os.environ.items() if k == "CVAT_NUCLIO_TOKEN"}}
-    nuclio = NuclioClient(NuclioSettings.from_env(env))
-    store = TaskStore(settings["data_dir"])
-    try:
-        run_request(Caller(nuclio, store, secret=""), params, _RqReporter(get_current_job()))
-    finally:
-        nuclio.close()
-        store.close()

@@ -12,7 +12,7 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from PIL import Image
 from cvat_serverless.gateway.errors import BadRequest, NotFound
 from cvat_serverless.gateway.jobstore import JOBS_SCHEMA, JobsMixin, now
 from cvat_serverless.gateway.numbers import id_or_404, to_int
+from cvat_serverless.gateway.requeststore import REQUESTS_SCHEMA, RequestsMixin
 from cvat_serverless.gateway.segments import segments, select_frames
 
 SCHEMA = """
@@ -69,18 +70,19 @@ class Frame:
         return self.path.read_bytes()
 
 
-class TaskStore(JobsMixin):
+class TaskStore(JobsMixin, RequestsMixin):
     """SQLite rows plus a ``frames/`` folder under one data directory."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._depth = 0  # transactions open on the thread holding the lock (the outer one plus savepoints)
         self._db = sqlite3.connect(self.directory / "tasks.sqlite3", check_same_thread=False, timeout=30)
         self._db.row_factory = sqlite3.Row
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA + JOBS_SCHEMA)
+            self._db.executescript(SCHEMA + JOBS_SCHEMA + REQUESTS_SCHEMA)
             self._db.commit()
         self._migrate()
 
@@ -108,14 +110,32 @@ class TaskStore(JobsMixin):
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; inside another one (same thread) it is a savepoint of it, so several
+        changes (annotations and a request's checkpoint) can be committed together."""
         with self._lock:
+            depth = self._depth
+            savepoint = f"nested_{depth}"
+            self._db.execute(f"SAVEPOINT {savepoint}" if depth else "BEGIN IMMEDIATE")
+            self._depth = depth + 1
             try:
-                self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
-                self._db.commit()
+                if depth:
+                    self._db.execute(f"RELEASE {savepoint}")
+                else:
+                    self._db.commit()
             except BaseException:
-                self._db.rollback()
+                if depth:
+                    self._db.execute(f"ROLLBACK TO {savepoint}")
+                    self._db.execute(f"RELEASE {savepoint}")
+                else:
+                    self._db.rollback()
                 raise
+            finally:
+                self._depth = depth
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """Commit every store change made inside it at once (or none of them)."""
+        return self._tx()
 
     def _next_ids(self, db: sqlite3.Connection, name: str, count: int) -> range:
         row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
