@@ -184,3 +184,8 @@ def test_the_issue_13_bomb_is_refused_even_for_a_fixed_input_model() -> None:
 def test_source_pixel_limit_from_environment() -> None:
     assert load_limits({"CVAT_FN_MAX_SOURCE_PIXELS": "7"}).max_source_pixels == 7
     assert load_limits({}).max_source_pixels == 160_000_000
+
+
+def test_a_non_positive_model_input_size_is_a_caller_bug() -> None:
+    with pytest.raises(ValueError, match="min_size must be positive"):
+        decode_frame(_jpeg((64, 64)), min_size=(0, 64))

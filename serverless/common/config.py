@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 """40 MP: an 8K UHD frame (33 MP) passes; a 10000×10000 image (100 MP, a 97 KB PNG when black) is a
-413 from its header before any pixel is decoded. Raise it per function with ``CVAT_FN_MAX_IMAGE_PIXELS``
-in the yaml's ``spec.env`` for models that really take larger frames."""
+413 from its header before any pixel is decoded. A detector that declares ``fixed_input_size`` gets JPEGs
+decoded reduced, and the limit applies to the reduced size. Raise it per function with
+``CVAT_FN_MAX_IMAGE_PIXELS`` in the yaml's ``spec.env`` for models that really take larger frames."""
 DEFAULT_MAX_SOURCE_PIXELS = 160_000_000
 """160 MP: the largest JPEG header a fixed-resolution function decodes reduced (a 150 MP medium-format
 photo passes). Pillow itself refuses any image over 2 × ``PIL.Image.MAX_IMAGE_PIXELS`` (179 MP) on open."""

@@ -95,8 +95,10 @@ def decode_frame(
       small to reduce, are decoded in full (``scale`` 1).
     - ``limits.max_image_pixels`` applies to the decoded size, so a reduced JPEG over it is
       answered; its header may claim at most ``limits.max_source_pixels`` (:class:`PayloadTooLarge`).
-    - Otherwise as :func:`decode_image`.
+    - Otherwise as :func:`decode_image`; a ``min_size`` side below 1 is a ``ValueError`` (a caller's bug).
     """
+    if min_size is not None and min(min_size) < 1:
+        raise ValueError(f"min_size must be positive, got {min_size}")
     limits = limits or Limits()
     data = decode_base64(value, field=field, max_bytes=limits.max_image_bytes)
     try:
@@ -122,8 +124,6 @@ def decode_frame(
 
 def _draft(image: Image.Image, min_size: tuple[int, int]) -> int:
     """Set a JPEG's decoder to the largest DCT scale that keeps ``min_size``; returns it (1 for other formats)."""
-    if min(min_size) <= 0:
-        raise ValueError(f"min_size must be positive, got {min_size}")
     source_width = image.width
     configured = image.draft(None, min_size)  # Pillow: the largest of 8, 4, 2, 1 ≤ min(W // w, H // h)
     if configured is None:
