@@ -166,6 +166,45 @@ def test_masks_the_model_encodes_itself_must_fit_the_reduced_frame() -> None:
     assert status == 500 and "does not fit the frame" in answer["error"]
 
 
+# --- every YOLO task through a generated function: the exact answer, 8 times larger -------------
+
+
+@pytest.mark.parametrize("task", ["detect", "segment", "pose", "obb"])
+def test_a_yolo_function_answers_a_large_jpeg_as_its_reduced_frame_times_the_scale(task: str, tmp_path: Path) -> None:
+    """The synthetic export of test_yolo_from_export (64 px input, constant outputs): its answer on a
+    128×128 frame is known; a 1024×1024 JPEG is decoded at 1/8 to 128×128 (under a 20 000 pixel limit that
+    refuses it in full), so the answer is 8 times it."""
+    from test_yolo_from_export import write_export
+
+    from cvat_serverless.cli import main
+
+    export = write_export(tmp_path / "best.onnx", task, end2end=False)
+    assert main(["new", f"onnx/acme/{task}", "--from-yolo", str(export), "--root", str(tmp_path / "root")]) == 0
+    folder = tmp_path / "root" / "onnx" / "acme" / task / "nuclio"
+    function = LoadedFunction.load(folder, env={"CVAT_FN_MAX_IMAGE_PIXELS": "20000"})  # 1024² only when reduced
+    try:
+        answers = []
+        for size, fmt in ((128, "png"), (1024, "jpg")):
+            ok, raw = cv2.imencode(f".{fmt}", np.full((size, size, 3), 90, np.uint8))
+            response = function.invoke({"image": base64.b64encode(raw.tobytes()).decode(), "threshold": 0.1})
+            assert ok and response.status_code == 200, response.body
+            answers.append(response.json())
+    finally:
+        function.close()
+    (small,), (big,) = answers
+    assert {k: v for k, v in big.items() if k not in ("points", "mask", "elements")} == {
+        k: v for k, v in small.items() if k not in ("points", "mask", "elements")
+    }  # label, type, confidence, rotation
+    if task == "segment":
+        truth = np.repeat(np.repeat(decode_function_mask(small["mask"], (128, 128)), 8, axis=0), 8, axis=1)
+        assert truth.any() and np.array_equal(decode_function_mask(big["mask"], (1024, 1024)), truth)
+    elif task == "pose":
+        assert [e["points"] for e in big["elements"]] == [[8 * v for v in e["points"]] for e in small["elements"]]
+        assert [e["outside"] for e in big["elements"]] == [e["outside"] for e in small["elements"]]
+    else:
+        assert big["points"] == pytest.approx([8 * v for v in small["points"]])
+
+
 # --- a real fixed-resolution function: YOLOv8n (nudenet's export) on a 108 MP frame ---------------
 
 FACE = (173, 82, 275, 180)  # nudenet's answer on astronaut() (serverless/onnx/ultralytics/yolo/nuclio/cases.py)
