@@ -11,6 +11,7 @@ import base64
 import binascii
 import io
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -60,14 +61,44 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+@dataclass(frozen=True)
+class Frame:
+    """A decoded frame, maybe reduced: a full-resolution coordinate is a coordinate in ``image`` × ``scale``."""
+
+    image: Image.Image
+    """The frame, RGB; ``size`` divided by ``scale`` (rounded up) when decoded reduced."""
+    scale: int
+    """1, or the JPEG's DCT scaling denominator: 2, 4 or 8."""
+    size: tuple[int, int]
+    """(width, height) of the frame at full resolution, the one CVAT's coordinates refer to."""
+
+
 def decode_image(value: object, *, field: str = "image", limits: Limits | None = None) -> Image.Image:
-    """Decode one base64 image field into an RGB image.
+    """Decode one base64 image field into an RGB image at full resolution.
 
     - Raises :class:`BadRequest` for a missing, non-base64, truncated or unreadable image and
       for an image smaller than ``MIN_IMAGE_SIDE`` pixels on a side.
     - Raises :class:`PayloadTooLarge` for an image over ``limits.max_image_pixels`` pixels,
       checked from the header before any pixel is decoded (a decompression bomb never loads).
     """
+    return decode_frame(value, field=field, limits=limits).image
+
+
+def decode_frame(
+    value: object, *, min_size: tuple[int, int] | None = None, field: str = "image", limits: Limits | None = None
+) -> Frame:
+    """Decode one base64 image field; a JPEG is decoded reduced when the model needs only ``min_size``.
+
+    - ``min_size`` is the (width, height) the model resizes every frame to. A JPEG is then decoded
+      at 1/2, 1/4 or 1/8 of its size by libjpeg's DCT scaling (Pillow's ``Image.draft``), the
+      largest factor that keeps both sides at least ``min_size``; other formats, and JPEGs too
+      small to reduce, are decoded in full (``scale`` 1).
+    - ``limits.max_image_pixels`` applies to the decoded size, so a reduced JPEG over it is
+      answered; its header may claim at most ``limits.max_source_pixels`` (:class:`PayloadTooLarge`).
+    - Otherwise as :func:`decode_image`; a ``min_size`` side below 1 is a ``ValueError`` (a caller's bug).
+    """
+    if min_size is not None and min(min_size) < 1:
+        raise ValueError(f"min_size must be positive, got {min_size}")
     limits = limits or Limits()
     data = decode_base64(value, field=field, max_bytes=limits.max_image_bytes)
     try:
@@ -75,10 +106,8 @@ def decode_image(value: object, *, field: str = "image", limits: Limits | None =
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             width, height = image.size
-            if width * height > limits.max_image_pixels:
-                raise PayloadTooLarge(
-                    f"{field!r} is {width}×{height} pixels; the limit is {limits.max_image_pixels} pixels"
-                )
+            scale = _draft(image, min_size) if min_size is not None else 1
+            _check_pixels(field, (width, height), image.size, limits)
             if min(width, height) < MIN_IMAGE_SIDE:
                 raise BadRequest(
                     f"{field!r} is {width}×{height} pixels; the smallest accepted is {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE}"
@@ -90,7 +119,30 @@ def decode_image(value: object, *, field: str = "image", limits: Limits | None =
         raise BadRequest(f"{field!r} is not a readable image: {error}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise BadRequest(f"{field!r} could not be decoded (truncated or corrupt?): {error}") from None
-    return _to_rgb(image)
+    return Frame(image=_to_rgb(image), scale=scale, size=(width, height))
+
+
+def _draft(image: Image.Image, min_size: tuple[int, int]) -> int:
+    """Set a JPEG's decoder to the largest DCT scale that keeps ``min_size``; returns it (1 for other formats)."""
+    source_width = image.width
+    configured = image.draft(None, min_size)  # Pillow: the largest of 8, 4, 2, 1 ≤ min(W // w, H // h)
+    if configured is None:
+        return 1
+    return round(source_width / configured[1][2])
+
+
+def _check_pixels(field: str, source: tuple[int, int], decoded: tuple[int, int], limits: Limits) -> None:
+    (width, height), (reduced_w, reduced_h) = source, decoded
+    if decoded != source and width * height > limits.max_source_pixels:
+        raise PayloadTooLarge(
+            f"{field!r} is {width}×{height} pixels; the limit for a JPEG decoded reduced is "
+            f"{limits.max_source_pixels} pixels"
+        )
+    if reduced_w * reduced_h > limits.max_image_pixels:
+        reduced = f" ({reduced_w}×{reduced_h} decoded reduced)" if decoded != source else ""
+        raise PayloadTooLarge(
+            f"{field!r} is {width}×{height} pixels{reduced}; the limit is {limits.max_image_pixels} pixels"
+        )
 
 
 def to_array(image: Image.Image) -> np.ndarray:

@@ -70,6 +70,23 @@ def decode_function_mask(values: Sequence[float], shape: tuple[int, int] | None 
     return full
 
 
+def upscale_function_mask(values: Sequence[float], scale: int, size: tuple[int, int]) -> tuple[np.ndarray, Box]:
+    """A function-side mask of a frame decoded at 1/``scale`` as a bool crop and box of the ``size`` (w, h) frame.
+
+    Each reduced pixel stands for a ``scale``×``scale`` block of the frame (libjpeg's DCT scaling),
+    so the crop is repeated ``scale`` times along both axes and cut at the frame's right/bottom edge.
+    """
+    crop = decode_function_mask(values)
+    xtl, ytl, xbr, ybr = (int(v) for v in values[-4:])
+    width, height = size
+    left, top = xtl * scale, ytl * scale
+    right, bottom = min((xbr + 1) * scale, width) - 1, min((ybr + 1) * scale, height) - 1
+    if right < left or bottom < top:
+        raise ValueError(f"box {xtl, ytl, xbr, ybr} × {scale} is outside a {width}×{height} frame")
+    full = np.repeat(np.repeat(crop, scale, axis=0), scale, axis=1)[: bottom - top + 1, : right - left + 1]
+    return full, (left, top, right, bottom)
+
+
 def crop_to_rle(crop: np.ndarray) -> list[int]:
     """Row-major run lengths of a bool crop, starting with a run of zeros (possibly 0 long)."""
     flat = np.asarray(crop, dtype=bool).ravel()

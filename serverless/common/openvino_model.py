@@ -67,6 +67,12 @@ def nhwc_input(rgb: Any, model: Any, index: int = 0) -> Any:
     return cv2.resize(bgr, (width, height))[None].astype(np.float32)
 
 
+def nhwc_size(model: Any, index: int = 0) -> tuple[int, int]:
+    """The (width, height) of a static NHWC input ``index``: a detector's ``fixed_input_size``."""
+    _, height, width, _ = (int(v) for v in model.inputs[index].shape)
+    return width, height
+
+
 def detection_rows(output: Any, threshold: float) -> list[tuple[int, float, tuple[float, float, float, float]]]:
     """Rows of a DetectionOutput (``[image_id, label, conf, x0, y0, x1, y1]``, normalised boxes) above
     ``threshold``, as ``(label, confidence, box)``; a negative image id ends the list."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from common.errors import BadModelOutput
 from common.labels import FunctionConfig
-from common.masks import encode_function_mask, mask_bbox, mask_to_polygon
+from common.masks import encode_function_mask, mask_bbox, mask_to_polygon, upscale_function_mask
 
 Item = dict[str, Any]
 SHAPE_TYPES = frozenset({"rectangle", "polygon", "polyline", "points", "ellipse", "cuboid", "mask", "skeleton"})
@@ -168,3 +168,34 @@ def check_detections(items: Sequence[Mapping[str, Any]], config: FunctionConfig 
         else:
             _check_points(item, where, _MIN_POINTS[shape_type])
     return list(items)
+
+
+def scale_detections(items: Sequence[Mapping[str, Any]], scale: int, size: tuple[int, int]) -> list[Mapping[str, Any]]:
+    """Map checked detector items from a frame decoded at 1/``scale`` to the full ``size`` (w, h) frame.
+
+    - Points, skeleton elements' points included, are multiplied by ``scale``; ``rotation`` and
+      every other field are kept (a uniform scale keeps angles).
+    - A mask's crop is repeated to full resolution (:func:`common.masks.upscale_function_mask`)
+      and its polygon is traced again from it, as :func:`mask` would on a full-resolution bitmap.
+    - Returns new items; ``items`` is not modified. ``scale`` 1 returns them as they are.
+    """
+    if scale == 1:
+        return list(items)
+    return [_scaled(item, scale, size) for item in items]
+
+
+def _scaled(item: Mapping[str, Any], scale: int, size: tuple[int, int]) -> Item:
+    scaled = dict(item)
+    if item.get("type") == "mask":
+        try:
+            full, box = upscale_function_mask(item["mask"], scale, size)
+        except ValueError as error:
+            raise BadModelOutput(f"a mask does not fit the frame decoded at 1/{scale}: {error}") from None
+        outline = mask_to_polygon(full) or []
+        scaled["mask"] = [*(full.astype(np.uint8) * 255).ravel().tolist(), *box]
+        scaled["points"] = [v + offset for v, offset in zip(outline, box[:2] * (len(outline) // 2), strict=True)]
+    elif "points" in item:
+        scaled["points"] = [float(v) * scale for v in item["points"]]
+    if "elements" in item:
+        scaled["elements"] = [_scaled(element, scale, size) for element in item["elements"]]
+    return scaled

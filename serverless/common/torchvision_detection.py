@@ -95,6 +95,8 @@ class TorchvisionDetector:
         self.model = build_model(
             self.architecture, weights_path(self.weights_env, Path("/opt/nuclio") / self.weights_file), self.num_classes
         )
+        side = int(self.model.transform.min_size[-1])  # the shorter side is resized to it, keeping the aspect
+        self.fixed_input_size = (side, side)  # so JPEGs are decoded reduced, never below it
 
     def predict(self, request: DetectorRequest) -> Prediction:
         """Run the model on the request's image; returns numpy arrays, image coordinates."""

@@ -332,6 +332,7 @@ class OnnxYolo:
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         self.size = _input_size(model_input.shape[2:4], env.get(SIZE_ENV), self.export.imgsz)
+        self.fixed_input_size = (self.size[1], self.size[0])  # every frame is letterboxed to it: decode JPEGs reduced
 
     def infer(self, request: DetectorRequest) -> list[Item]:
         canvas, fit = letterbox(to_array(request.image), self.size)

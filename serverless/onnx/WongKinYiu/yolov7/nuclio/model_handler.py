@@ -27,6 +27,7 @@ class ModelHandler:
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         self.size = (int(model_input.shape[2]), int(model_input.shape[3]))
+        self.fixed_input_size = (self.size[1], self.size[0])  # letterboxed to it: JPEGs are decoded reduced
 
     def infer(self, request: DetectorRequest) -> list[Item]:
         fitted, frame = letterbox(to_array(request.image), self.size)

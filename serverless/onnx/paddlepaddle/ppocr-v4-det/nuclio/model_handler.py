@@ -94,6 +94,7 @@ class ModelHandler:
     """One ``text`` polygon (a quadrilateral) per detected text line."""
 
     default_threshold = 0.5
+    fixed_input_size = (MAX_SIDE, MAX_SIDE)  # a bigger frame is shrunk to MAX_SIDE: JPEGs are decoded reduced
 
     def __init__(self) -> None:
         self.config = load_function_config(Path(__file__).parent)

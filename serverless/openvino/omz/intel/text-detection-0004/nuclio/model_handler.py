@@ -31,6 +31,7 @@ class ModelHandler:
         self.label = self.config.labels[0].name
         self.model = compile_model(weights_path(MODEL_ENV, DEFAULT_MODEL))
         _, self.height, self.width, _ = (int(v) for v in self.model.inputs[0].shape)
+        self.fixed_input_size = (self.width, self.height)  # resized to it: JPEGs are decoded reduced
 
     def infer(self, request: DetectorRequest) -> list[Item]:
         bgr = cv2.cvtColor(to_array(request.image), cv2.COLOR_RGB2BGR)

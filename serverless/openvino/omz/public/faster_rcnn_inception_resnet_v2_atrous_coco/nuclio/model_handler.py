@@ -9,7 +9,7 @@ import numpy as np
 from common.detector import DetectorRequest
 from common.image import to_array
 from common.labels import load_function_config
-from common.openvino_model import compile_model, detection_rows, nhwc_input
+from common.openvino_model import compile_model, detection_rows, nhwc_input, nhwc_size
 from common.shapes import Item, rectangle
 from common.weights import weights_path
 
@@ -24,6 +24,7 @@ class ModelHandler:
         self.names = self.config.names_by_id()
         path = weights_path("FASTER_RCNN_MODEL", "/opt/nuclio/omz/faster_rcnn_inception_resnet_v2_atrous_coco.xml")
         self.model = compile_model(path)
+        self.fixed_input_size = nhwc_size(self.model)  # resized to it: JPEGs are decoded reduced
 
     def infer(self, request: DetectorRequest) -> list[Item]:
         rgb = to_array(request.image)

@@ -10,7 +10,7 @@ import numpy as np
 from common.detector import DetectorRequest
 from common.image import to_array
 from common.labels import load_function_config
-from common.openvino_model import compile_model, detection_rows, nhwc_input
+from common.openvino_model import compile_model, detection_rows, nhwc_input, nhwc_size
 from common.shapes import Item, mask
 from common.weights import weights_path
 
@@ -38,6 +38,7 @@ class ModelHandler:
         self.names = self.config.names_by_id()
         path = weights_path("MASK_RCNN_MODEL", "/opt/nuclio/omz/mask_rcnn_inception_resnet_v2_atrous_coco.xml")
         self.model = compile_model(path)
+        self.fixed_input_size = nhwc_size(self.model)  # resized to it: JPEGs are decoded reduced
         # Outputs by shape: the N×7 DetectionOutput rows and the N×90×33×33 masks.
         by_rank = {len(output.get_partial_shape()): output for output in self.model.outputs}
         self.boxes, self.masks = by_rank[2], by_rank[4]

@@ -28,6 +28,7 @@ class ModelHandler:
     """
 
     default_threshold = 0.5
+    fixed_input_size = (INPUT_SIZE, INPUT_SIZE)  # every frame is resized to it: JPEGs are decoded reduced
 
     def __init__(self) -> None:
         self.config = load_function_config(Path(__file__).parent)

@@ -39,6 +39,8 @@ class ModelHandler:
         cfg.INPUT.MIN_SIZE_TEST = int(os.environ.get(MIN_SIZE_ENV) or cfg.INPUT.MIN_SIZE_TEST)
         cfg.INPUT.MAX_SIZE_TEST = int(os.environ.get(MAX_SIZE_ENV) or cfg.INPUT.MAX_SIZE_TEST)
         self.predictor = DefaultPredictor(cfg)
+        side = int(cfg.INPUT.MIN_SIZE_TEST)  # the shorter side is resized to it, keeping the aspect
+        self.fixed_input_size = (side, side)  # so JPEGs are decoded reduced, never below it
 
     def infer(self, request: DetectorRequest) -> list[Item]:
         rgb = to_array(request.image)
