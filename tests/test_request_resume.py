@@ -167,10 +167,13 @@ def test_a_redis_restart_mid_request_resumes_it(tmp_path: Path, monkeypatch: pyt
 
 
 @contextmanager
-def platform(data_dir: Path, dashboard_port: int, gateway_port: int) -> Iterator[subprocess.Popen[bytes]]:
+def platform(
+    data_dir: Path, dashboard_port: int, gateway_port: int, redis_url: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """``cvat-serverless platform`` in its own process group (so processors it leaves behind are ended)."""
     args = [sys.executable, "-m", "cvat_serverless.cli", "platform", str(FIXTURES / "lambda_detector")]
     args += ["--data-dir", str(data_dir), "--dashboard-port", str(dashboard_port), "--gateway-port", str(gateway_port)]
+    args += ["--redis-url", redis_url] if redis_url else []
     args += ["--env", f"FIXTURE_SLEEP={SLOW['FIXTURE_SLEEP']}", "--ready-timeout", "60"]
     env = {**os.environ, "CVAT_GATEWAY_SAVE_EVERY_FRAMES": str(SAVE_EVERY)}
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
@@ -188,6 +191,30 @@ def platform(data_dir: Path, dashboard_port: int, gateway_port: int) -> Iterator
                 process.kill()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # whatever a killed platform left running
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes ``pid`` started (processors, rq workers), read from /proc."""
+    threads = Path(f"/proc/{pid}/task").glob("*")
+    return [int(child) for thread in threads for child in (thread / "children").read_text().split()]
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie may never be reaped in a container)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def kill_and_see_its_children_end(process: subprocess.Popen[bytes]) -> None:
+    """kill -9 the platform: the processors and rq workers it started end on their own within seconds
+    (they used to live on as orphans, holding ports and models, with rq jobs for a gone dashboard)."""
+    started = children_of(process.pid)
+    assert started, "the platform started no processes?"
+    process.kill()
+    process.wait(10)
+    wait_for("the killed platform's children did not end", lambda: not any(map(running, started)), 20)
 
 
 def _answers(url: str) -> bool:
@@ -215,8 +242,7 @@ def test_a_killed_platform_resumes_its_request_and_not_a_cancelled_one(tmp_path:
         call = submit(client, function=DETECTOR, task=task.id)  # runs once the cancelled one has stopped
         wait_for("the request did not get far", lambda: progress(client, call.id) >= 40)
         kept = shapes_per_frame(cancelled_task)
-        first.kill()
-        first.wait(10)
+        kill_and_see_its_children_end(first)
     saved = saved_frames(data_dir, call.id)
     assert saved >= 2 * SAVE_EVERY and 0 < len(kept) < FRAMES
     with platform(data_dir, *ports), make_client(gateway, credentials=("admin", "admin")) as client:
@@ -289,3 +315,28 @@ def test_ended_requests_expire_as_cvat_rq_jobs_do(tmp_path: Path) -> None:
         assert [request["id"] for request in store.requests()] == ["failed-an-hour-ago"]
     finally:
         store.close()
+
+
+def test_a_killed_platform_in_rq_mode_leaves_no_worker_behind_and_its_request_resumes(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """The rq worker ends with its platform (SIGKILL, not a warm shutdown that would run the job on
+    against a gone dashboard); the next platform finds the job of that dead worker and resumes it."""
+    data_dir, ports = tmp_path / "data", (free_port(), free_port())
+    gateway = f"http://127.0.0.1:{ports[1]}"
+    with (
+        platform(data_dir, *ports, redis_url=redis_server.url) as first,
+        make_client(gateway, credentials=("admin", "admin")) as client,
+    ):
+        task = create_task(client, tmp_path / "t", [noise(i) for i in range(FRAMES)], LABELS)
+        call = submit(client, function=DETECTOR, task=task.id, cleanup=True)
+        wait_for("the request did not get far", lambda: progress(client, call.id) >= 40)
+        kill_and_see_its_children_end(first)
+    assert saved_frames(data_dir, call.id) >= 2 * SAVE_EVERY
+    with (
+        platform(data_dir, *ports, redis_url=redis_server.url),
+        make_client(gateway, credentials=("admin", "admin")) as client,
+    ):
+        done = wait_request(client, call.id, timeout_s=60)
+        assert done.id == call.id and done.status == "finished" and done.progress == 100, done.exc_info
+        assert_every_frame_once(client.tasks.retrieve(task.id))

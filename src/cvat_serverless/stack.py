@@ -24,6 +24,7 @@ import uvicorn
 from cvat_serverless.dashboard import FunctionRegistry, build_dashboard
 from cvat_serverless.gateway import GatewayConfig, NuclioSettings, build_gateway
 from cvat_serverless.gateway.rqqueue import QUEUE_NAME, resume_jobs_of_dead_workers
+from cvat_serverless.lifetime import child_env
 from cvat_serverless.processor.pool import STATE_SECRET_ENV
 from cvat_serverless.secret_files import persistent_secret
 
@@ -60,6 +61,8 @@ class ThreadedServer:
 LOG = logging.getLogger("cvat_serverless.stack")
 RQ_RESTART_MIN_S = 0.5
 RQ_RESTART_MAX_S = 8.0
+RQ_SCAN_S = 5.0
+"""How often the supervision looks for jobs of rq workers that died elsewhere on this host."""
 
 
 @dataclass
@@ -146,7 +149,7 @@ class LocalStack:
         from redis.exceptions import RedisError
 
         assert self.redis_url is not None
-        delay, dead, scanned = RQ_RESTART_MIN_S, set[str](), False
+        delay, dead, next_scan = RQ_RESTART_MIN_S, set[str](), 0.0
         while not self._stopping.wait(delay):
             exited = [i for i, worker in enumerate(self.workers) if worker.process.poll() is not None]
             for index in exited:
@@ -157,9 +160,9 @@ class LocalStack:
                 self.workers[index] = start_rq_worker(self.redis_url, nuclio)
                 self.rq_restarts += 1
             try:
-                if not scanned:
+                if time.monotonic() >= next_scan:  # workers of a platform that died (they end a moment after it)
                     resume_jobs_of_dead_workers(self.redis_url)
-                    scanned = True
+                    next_scan = time.monotonic() + RQ_SCAN_S
                 if dead:
                     resume_jobs_of_dead_workers(self.redis_url, dead)
                     dead.clear()
@@ -218,7 +221,8 @@ def start_rq_worker(redis_url: str, nuclio: NuclioSettings) -> RqWorker:
     worker's work-horse would live on, unsupervised, after its worker was killed.
     """
     name = f"cvat-serverless-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, **({"CVAT_NUCLIO_TOKEN": nuclio.token} if nuclio.token else {})}
-    args = [sys.executable, "-m", "rq.cli", "worker", QUEUE_NAME, "--url", redis_url, "--name", name]
+    env = child_env({**os.environ, **({"CVAT_NUCLIO_TOKEN": nuclio.token} if nuclio.token else {})})
+    args = [sys.executable, "-m", "cvat_serverless.gateway.rq_worker", "worker", QUEUE_NAME, "--url", redis_url]
+    args += ["--name", name]
     args += ["--worker-class", "rq.worker.SimpleWorker", "--serializer", "rq.serializers.JSONSerializer", "--quiet"]
     return RqWorker(subprocess.Popen(args, env=env), name)

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from cvat_serverless.lifetime import child_env
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free a moment ago."""
@@ -99,7 +101,7 @@ def start_processor(
         command += ["--workers", str(num_workers)]
     for key, value in (env or {}).items():
         command += ["--env", f"{key}={value}"]
-    process = subprocess.Popen(command, env=os.environ.copy())
+    process = subprocess.Popen(command, env=child_env(os.environ))  # it ends with this process
     handle = ProcessorHandle(process, host, port)
     if wait_ready:
         try:

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cvat_serverless.bodies import BodyTooLarge, read_limited
+from cvat_serverless.lifetime import exit_with_parent
 from cvat_serverless.observability import (
     REQUEST_ID_HEADER,
     GaugeCollector,
@@ -132,6 +133,7 @@ def serve(
     num_workers: int | None = None,
 ) -> None:
     """Run the processor until SIGINT/SIGTERM (uvicorn handles both and shuts the workers down)."""
+    exit_with_parent()  # a platform (or test) that started this processor and died takes it along
     spec = read_function_spec(function_dir, yaml_name)
     pool = WorkerPool(spec=spec, yaml_name=yaml_name, env=dict(env or {}), num_workers=num_workers or spec.num_workers)
     configure_logging()
