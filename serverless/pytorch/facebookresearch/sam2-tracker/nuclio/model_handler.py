@@ -43,18 +43,21 @@ class ModelHandler:
         import torch
 
         pixels = to_array(request.image)
+        continued = [index for index, state in enumerate(request.states) if state is not None]
+        loaded = {index: self.states.load(request.states[index]) for index in continued}
+        memories = [Sam2Memory.from_state(*loaded[index], self.tracker.device) for index in continued]
         with torch.inference_mode():
             features = self.tracker.features(pixels)  # once per frame, shared by every object
+            stepped = dict(zip(continued, self.tracker.step_all(pixels, memories, features), strict=True))
         shapes, states = [], []
-        for shape, state in zip(request.shapes, request.states, strict=True):
+        for index, (shape, state) in enumerate(zip(request.shapes, request.states, strict=True)):
             if state is None:
                 mask, memory = self._start(pixels, shape, features)
                 shape_type, last_box = shape.type, list(shape.points[:4]) if shape.type == "rectangle" else None
             else:
-                data, arrays = self.states.load(state)
+                data = loaded[index][0]
                 shape_type, last_box = str(data.get("type", "mask")), data.get("box")
-                memory = Sam2Memory.from_state(data, arrays, self.tracker.device)
-                mask, memory = self.tracker.step(pixels, memory, features)
+                mask, memory = stepped[index]
             answer = shape_from_bitmap(mask, shape_type)
             if shape_type == "rectangle":
                 answer = answer or {"type": "rectangle", "points": last_box}
