@@ -221,3 +221,29 @@ def test_objects_sharing_a_frame_get_the_masks_and_memory_of_one_object_at_a_tim
     # The first layer's self-attention: once per object and frame on SAM2's path (2 objects on frames 1 and 2,
     # 3 on frames 3..8), once per frame (8 frames) when the objects share it.
     assert (steps_alone, steps_together) == (2 * 2 + 3 * 6, 8)
+
+
+def test_starting_an_object_on_the_frame_just_tracked_reuses_its_features(tiny_env: dict[str, str]) -> None:
+    """CVAT's flow when a user adds or corrects an object while others are tracked: on the next frame change its
+    UI starts that object on the previous frame (``init_tracking``, ``frame - 1``), which the last ``track`` call
+    encoded. The features come from the cache, and the answers equal those of a function encoding it afresh."""
+    from cvat_serverless.runtime import LoadedFunction
+
+    function = LoadedFunction.load(FOLDER, env=tiny_env)
+    fresh = LoadedFunction.load(FOLDER, env=tiny_env)
+    try:
+        started = function.invoke({"image": frame(0), "shapes": [POLYGON]}).json()
+        assert function.invoke({"image": frame(1), "states": started["states"]}).status_code == 200
+        frames = function.context.user_data.model.frames
+        assert (frames.hits, frames.misses) == (0, 2)
+        added = {"image": frame(1), "shapes": [{"type": "polygon", "points": [43, 30, 92, 30, 92, 69, 43, 69]}]}
+        cached, encoded = function.invoke(added), fresh.invoke(added)
+        assert (frames.hits, frames.misses) == (1, 2)
+        assert cached.status_code == encoded.status_code == 200, cached.body[:300]
+        assert cached.json()["shapes"] == encoded.json()["shapes"] and cached.json()["shapes"][0] is not None
+        after_cached = function.invoke({"image": frame(2), "states": cached.json()["states"]}).json()
+        after_encoded = fresh.invoke({"image": frame(2), "states": encoded.json()["states"]}).json()
+        assert after_cached["shapes"] == after_encoded["shapes"]
+    finally:
+        function.close()
+        fresh.close()

@@ -160,7 +160,7 @@ class Sam2Tracker:
         self.attention = install(model)
 
     def features(self, pixels: Any) -> tuple[Any, Any, Any]:
-        """The image encoder's features of one frame (compute once per frame, share across objects)."""
+        """The image encoder's features of one frame (compute once per frame, share across objects and calls)."""
         import numpy as np
         import torch
         import torch.nn.functional as functional
@@ -172,7 +172,9 @@ class Sam2Tracker:
         std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
         backbone_out = self.model.forward_image(((image - mean) / std).to(self.device))
         _, vision_feats, vision_pos, feat_sizes = self.model._prepare_backbone_features(backbone_out)
-        return vision_feats, vision_pos, feat_sizes
+        # Tracking reads the positional encoding of the lowest resolution only (track_step takes ``[-1:]``):
+        # the two larger ones (84 MB at 1024 px) are not kept with the features.
+        return vision_feats, vision_pos[-1:], feat_sizes
 
     def _mask_of(self, out: dict[str, Any], shape: tuple[int, int]) -> Any:
         import torch.nn.functional as functional
