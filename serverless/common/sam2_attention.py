@@ -25,18 +25,19 @@ class FrameSharedAttention(nn.Module):
         self.attention = attention
         self._frame: Tensor | None = None
         self._first: Tensor | None = None
+        self._query_pos: Tensor | None = None
 
     @contextmanager
     def frame(self, feats: Sequence[Tensor], pos: Sequence[Tensor]) -> Iterator[None]:
         """Inside this block, objects tracked into the frame with these features share its first self-attention."""
         curr, curr_pos = feats[-1], pos[-1]
-        output, query_pos = self._inputs(curr, curr_pos)
-        self._first = self.attention.layers[0]._forward_sa(output, query_pos)
+        output, self._query_pos = self._inputs(curr, curr_pos)
+        self._first = self.attention.layers[0]._forward_sa(output, self._query_pos)
         self._frame = curr
         try:
             yield
         finally:
-            self._frame = self._first = None
+            self._frame = self._first = self._query_pos = None
 
     def _inputs(self, curr: Tensor, curr_pos: Tensor) -> tuple[Tensor, Tensor]:
         """``MemoryAttention.forward`` up to its layers: the input with its positional encoding, batch first."""
@@ -58,9 +59,7 @@ class FrameSharedAttention(nn.Module):
         current = curr[0] if isinstance(curr, list) and len(curr) == 1 else curr
         if self._first is None or current is not self._frame:
             return self.attention(curr, memory, curr_pos, memory_pos, num_obj_ptr_tokens)
-        attention = self.attention
-        current_pos = curr_pos[0] if isinstance(curr_pos, list) else curr_pos
-        _, query_pos = self._inputs(current, current_pos)
+        attention, query_pos = self.attention, self._query_pos
         if attention.batch_first:
             memory, memory_pos = memory.transpose(0, 1), memory_pos.transpose(0, 1)
         output = self._first
