@@ -153,11 +153,14 @@ class Sam2Tracker:
     """Frame-by-frame SAM2 video tracking of one object from a mask or a box, with the memory kept outside."""
 
     def __init__(self, model: Any) -> None:
+        from common.sam2_attention import install
+
         self.model = model
         self.device = next(model.parameters()).device
+        self.attention = install(model)
 
     def features(self, pixels: Any) -> tuple[Any, Any, Any]:
-        """The image encoder's features of one frame (compute once per frame, share across objects)."""
+        """The image encoder's features of one frame (compute once per frame, share across objects and calls)."""
         import numpy as np
         import torch
         import torch.nn.functional as functional
@@ -169,7 +172,9 @@ class Sam2Tracker:
         std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
         backbone_out = self.model.forward_image(((image - mean) / std).to(self.device))
         _, vision_feats, vision_pos, feat_sizes = self.model._prepare_backbone_features(backbone_out)
-        return vision_feats, vision_pos, feat_sizes
+        # Tracking reads the positional encoding of the lowest resolution only (track_step takes ``[-1:]``):
+        # the two larger ones (84 MB at 1024 px) are not kept with the features.
+        return vision_feats, vision_pos[-1:], feat_sizes
 
     def _mask_of(self, out: dict[str, Any], shape: tuple[int, int]) -> Any:
         import torch.nn.functional as functional
@@ -240,3 +245,17 @@ class Sam2Tracker:
             )
             memory.add(frame, out, keep=int(self.model.num_maskmem) - 1)
             return self._mask_of(out, pixels.shape[:2]), memory
+
+    def step_all(
+        self, pixels: Any, memories: list[Sam2Memory], features: tuple[Any, Any, Any] | None = None
+    ) -> list[tuple[Any, Sam2Memory]]:
+        """Track several objects into this frame: :meth:`step` for each, with what reads only the frame (the
+        image encoder and the first self-attention of SAM2's memory attention) computed once for all."""
+        import torch
+
+        with torch.inference_mode():
+            feats, pos, sizes = features or self.features(pixels)
+            if not memories:
+                return []
+            with self.attention.frame(feats, pos):
+                return [self.step(pixels, memory, (feats, pos, sizes)) for memory in memories]

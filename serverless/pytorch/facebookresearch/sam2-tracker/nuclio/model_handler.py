@@ -4,19 +4,27 @@ A rectangle prompts SAM2 with the box, the object's mask is tracked, and the ans
 (CVAT's Trackers tab offers only trackers that take rectangles). When the mask vanishes, a rectangle
 stays where it was last seen (CVAT's UI maps every answer to a box and cannot take a null one);
 masks and polygons answer None then.
+
+The image features of the last frames are kept (``SAM2_TRACKER_FRAMES``, default 2, about 21 MB each): when
+a user adds or corrects an object while others are tracked, CVAT starts it on the previous frame, which the
+last call has just encoded.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+from common.embedding_cache import EmbeddingCache, image_key
 from common.errors import BadRequest
 from common.image import to_array
 from common.labels import load_function_config
 from common.sam2_model import Sam2Memory, Sam2Settings, Sam2Tracker, build_model
 from common.state_store import states_from_env
 from common.tracker import TrackerRequest, bounding_box, shape_bitmap, shape_from_bitmap
+
+FRAMES_ENV = "SAM2_TRACKER_FRAMES"
 
 
 class ModelHandler:
@@ -26,6 +34,10 @@ class ModelHandler:
         self.config = load_function_config(Path(__file__).parent)
         self.tracker = Sam2Tracker(build_model(Sam2Settings.from_env(), video=True))
         self.states = states_from_env(self.config.name)
+        self.frames: EmbeddingCache[tuple[Any, Any, Any]] = EmbeddingCache(
+            max_entries=int(os.environ.get(FRAMES_ENV, "2")),
+            size_of=lambda features: sum(t.numel() * t.element_size() for t in [*features[0], *features[1]]),
+        )
 
     def _start(self, pixels: Any, shape: Any, features: Any) -> tuple[Any, Sam2Memory]:
         if shape.type == "rectangle":
@@ -43,18 +55,21 @@ class ModelHandler:
         import torch
 
         pixels = to_array(request.image)
+        continued = [index for index, state in enumerate(request.states) if state is not None]
+        loaded = {index: self.states.load(request.states[index]) for index in continued}
+        memories = [Sam2Memory.from_state(*loaded[index], self.tracker.device) for index in continued]
         with torch.inference_mode():
-            features = self.tracker.features(pixels)  # once per frame, shared by every object
+            features = self.frames.get_or_compute(image_key(pixels), lambda: self.tracker.features(pixels))
+            stepped = dict(zip(continued, self.tracker.step_all(pixels, memories, features), strict=True))
         shapes, states = [], []
-        for shape, state in zip(request.shapes, request.states, strict=True):
+        for index, (shape, state) in enumerate(zip(request.shapes, request.states, strict=True)):
             if state is None:
                 mask, memory = self._start(pixels, shape, features)
                 shape_type, last_box = shape.type, list(shape.points[:4]) if shape.type == "rectangle" else None
             else:
-                data, arrays = self.states.load(state)
+                data = loaded[index][0]
                 shape_type, last_box = str(data.get("type", "mask")), data.get("box")
-                memory = Sam2Memory.from_state(data, arrays, self.tracker.device)
-                mask, memory = self.tracker.step(pixels, memory, features)
+                mask, memory = stepped[index]
             answer = shape_from_bitmap(mask, shape_type)
             if shape_type == "rectangle":
                 answer = answer or {"type": "rectangle", "points": last_box}
