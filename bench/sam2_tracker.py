@@ -1,19 +1,17 @@
-"""SAM2 tracker: per-frame cost of continuing 1, 2, 4 objects, SAM2's per-object path vs the shared-frame path.
+"""SAM2 tracker: per-frame cost of continuing 1, 2, 4 objects, and of CVAT's add-an-object flow with the frame cache.
 
     .venv/bin/python bench/sam2_tracker.py [--model tiny] [--objects 1,2,4] [--frames 3] [--profile]
 
 The full packaged config with seeded random weights (what the published weights cost) on a 480×360 frame.
-Each object's memory is first filled (conditioning frame + the last six, SAM2's steady state); then on
-every timed frame both paths continue copies of the same memories, in alternating order:
-
-- ``per object``: the image features once, then SAM2's ``track_step`` per object (the code before issue 14);
-- ``shared``: ``Sam2Tracker.step_all``, what the function runs (the frame's first memory self-attention once).
+Each object's memory is first filled (conditioning frame + the last six, SAM2's steady state); then every
+timed frame continues copies of the same memories: the image features once, then SAM2's ``track_step``
+per object, as the function runs it.
 
 Then CVAT's flow when a user adds an object while others are tracked: its UI starts the object on the
 previous frame (``init_tracking``), which the last ``track`` call encoded, then tracks all of them on the
 next frame; through the function, with the frame cache (``SAM2_TRACKER_FRAMES=2``) and without it (``0``).
 
-``--profile`` adds the wall time of each SAM2 module on one shared-path frame, and the state round trip of
+``--profile`` adds the wall time of each SAM2 module on one frame, and the state round trip of
 one object through a real redis-server (float16 ↔ float32, pack/unpack, SET/GET).
 """
 
@@ -54,31 +52,28 @@ def _started(tracker: Sam2Tracker, frames: list[np.ndarray], objects: int) -> li
         for k in range(objects)
     ]
     for pixels in frames[1 : int(tracker.model.num_maskmem)]:
-        memories = [memory for _, memory in tracker.step_all(pixels, memories)]
+        memories = step_all(tracker, pixels, memories)
     return memories
+
+
+def step_all(tracker: Sam2Tracker, pixels: np.ndarray, memories: list[Sam2Memory]) -> list[Sam2Memory]:
+    """Every object into this frame, the frame encoded once (as the function does)."""
+    features = tracker.features(pixels)
+    return [tracker.step(pixels, memory, features)[1] for memory in memories]
 
 
 def per_frame_ms(
     tracker: Sam2Tracker, frames: list[np.ndarray], memories: list[Sam2Memory], counts: list[int]
-) -> dict[tuple[int, str], list[float]]:
-    """ms per frame (image features included) of both paths, by (objects, path), on each of ``frames``.
-
-    Every timed call continues copies of the first ``objects`` full memories (a full memory stays full), so
-    both paths do the same work on every frame.
-    """
-    times: dict[tuple[int, str], list[float]] = defaultdict(list)
-    for offset, pixels in enumerate(frames[int(tracker.model.num_maskmem) :]):
+) -> dict[int, list[float]]:
+    """ms per frame (image features included) by number of objects, on each of ``frames``; every timed call
+    continues copies of the first ``objects`` full memories (a full memory stays full)."""
+    times: dict[int, list[float]] = defaultdict(list)
+    for pixels in frames[int(tracker.model.num_maskmem) :]:
         for objects in counts:
-            order = ["per object", "shared"] if offset % 2 == 0 else ["shared", "per object"]
-            for path in order:
-                copies = [_copy(memory) for memory in memories[:objects]]
-                start = time.perf_counter()
-                if path == "per object":
-                    features = tracker.features(pixels)
-                    [tracker.step(pixels, memory, features) for memory in copies]
-                else:
-                    tracker.step_all(pixels, copies)
-                times[objects, path].append((time.perf_counter() - start) * 1000)
+            copies = [_copy(memory) for memory in memories[:objects]]
+            start = time.perf_counter()
+            step_all(tracker, pixels, copies)
+            times[objects].append((time.perf_counter() - start) * 1000)
     return times
 
 
@@ -144,9 +139,9 @@ def profile(tracker: Sam2Tracker, frames: list[np.ndarray], memories: list[Sam2M
     pixels = frames[int(tracker.model.num_maskmem)]
     with module_times(tracker.model) as totals:
         start = time.perf_counter()
-        tracker.step_all(pixels, memories)
+        step_all(tracker, pixels, memories)
         total = (time.perf_counter() - start) * 1000
-    print(f"\nOne shared-path frame, {objects} object(s), {total:.0f} ms in all:\n\n| module | ms |\n|---|---|")
+    print(f"\nOne frame, {objects} object(s), {total:.0f} ms in all:\n\n| module | ms |\n|---|---|")
     for name, ms in totals.items():
         print(f"| {name} | {ms:.0f} |")
     print(f"\nState of one object (7-frame memory) through a real redis-server:\n\n{state_round_trip(memories[0])}")
@@ -201,21 +196,13 @@ def main() -> None:
     tracker = Sam2Tracker(build_model(Sam2Settings.from_env(env), video=True))
     frames = [cases.frame_image(i) for i in range(int(tracker.model.num_maskmem) + args.frames)]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, SAM2 hiera-{args.model}, 480×360\n")
-    print(
-        "| objects | per object: ms per frame, best (median) | shared: ms per frame, best (median) | "
-        "shared: ms per object, best | saved, best |"
-    )
-    print("|---|---|---|---|---|")
+    print("| objects | ms per frame, best (median) | ms per object, best |\n|---|---|---|")
     with torch.inference_mode():
         memories = _started(tracker, frames, max(counts))
         times = per_frame_ms(tracker, frames, memories, counts)
     for objects in counts:
-        old, new = times[objects, "per object"], times[objects, "shared"]
-        print(
-            f"| {objects} | {min(old):.0f} ({statistics.median(old):.0f}) | {min(new):.0f} "
-            f"({statistics.median(new):.0f}) | {min(new) / objects:.0f} | {(min(old) - min(new)) / min(old):.1%} |",
-            flush=True,
-        )
+        ms = times[objects]
+        print(f"| {objects} | {min(ms):.0f} ({statistics.median(ms):.0f}) | {min(ms) / objects:.0f} |", flush=True)
     print("\n| an object added next to 1 tracked | init ms | track ms (2 objects) | both |\n|---|---|---|---|")
     for cache in ("0", "2"):
         init, track = added_object_ms({**env, "SAM2_TRACKER_FRAMES": cache}, frames, 1, args.rounds)

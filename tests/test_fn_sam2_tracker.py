@@ -166,63 +166,6 @@ def _decode(encoded: str):
     return decode_image(encoded)
 
 
-def _squares(index: int) -> np.ndarray:
-    """Frame ``index`` of three squares moving apart (120×160)."""
-    image = np.full((120, 160, 3), 40, np.uint8)
-    image[10 + index : 40 + index, 10 + 2 * index : 40 + 2 * index] = 210
-    image[60:95, 100 - 3 * index : 135 - 3 * index] = 160
-    image[70 - index : 100 - index, 30:60] = 250
-    return image
-
-
-def test_objects_sharing_a_frame_get_the_masks_and_memory_of_one_object_at_a_time(tiny_env: dict[str, str]) -> None:
-    """``step_all`` (the frame's first memory self-attention computed once) equals ``step`` per object, bit for bit.
-
-    Three objects over nine frames — the third starts on frame 2, so the objects' memories differ in length,
-    and all of them outgrow SAM2's 7-frame memory — tracked twice from the same starts: once object by
-    object through SAM2's own memory attention, once all together. Masks and every memory tensor are equal.
-    """
-    import torch
-
-    from common.sam2_model import Sam2Settings, Sam2Tracker, build_model
-
-    tracker = Sam2Tracker(build_model(Sam2Settings.from_env(tiny_env), video=True))
-    calls: list[int] = []
-    tracker.attention.attention.layers[0].self_attn.register_forward_hook(lambda *_: calls.append(1))
-    frames = [_squares(i) for i in range(9)]
-    starts = {0: [(10, 10, 40, 40), (100, 60, 135, 95)], 2: [(30, 68, 60, 98)]}
-    alone: list = []
-    together: list = []
-    steps_alone = steps_together = 0
-    with torch.inference_mode():
-        for index, pixels in enumerate(frames):
-            features = tracker.features(pixels)
-            before = len(calls)
-            masks_alone = [tracker.step(pixels, memory, features) for memory in alone]
-            steps_alone += len(calls) - before
-            before = len(calls)
-            masks_together = tracker.step_all(pixels, together, features)
-            steps_together += len(calls) - before
-            for (mask_a, memory_a), (mask_b, memory_b) in zip(masks_alone, masks_together, strict=True):
-                assert np.array_equal(mask_a, mask_b), f"frame {index}: the masks differ"
-                assert memory_a.frame == memory_b.frame and sorted(memory_a.outputs) == sorted(memory_b.outputs)
-                for key, out in memory_a.outputs.items():
-                    other = memory_b.outputs[key]
-                    assert torch.equal(out["maskmem_features"], other["maskmem_features"]), (index, key)
-                    assert torch.equal(out["obj_ptr"], other["obj_ptr"]), (index, key)
-            alone = [memory for _, memory in masks_alone]
-            together = [memory for _, memory in masks_together]
-            for box in starts.get(index, []):
-                alone.append(tracker.start(pixels, box=box, features=features)[1])
-                together.append(tracker.start(pixels, box=box, features=features)[1])
-            areas = [int(mask.sum()) for mask, _ in masks_together]
-            assert all(area > 0 for area in areas), (index, areas)  # masks to compare (random weights)
-    assert all(len(memory.outputs) == 7 for memory in together)  # conditioning frame + the last six
-    # The first layer's self-attention: once per object and frame on SAM2's path (2 objects on frames 1 and 2,
-    # 3 on frames 3..8), once per frame (8 frames) when the objects share it.
-    assert (steps_alone, steps_together) == (2 * 2 + 3 * 6, 8)
-
-
 def test_starting_an_object_on_the_frame_just_tracked_reuses_its_features(tiny_env: dict[str, str]) -> None:
     """CVAT's flow when a user adds or corrects an object while others are tracked: on the next frame change its
     UI starts that object on the previous frame (``init_tracking``, ``frame - 1``), which the last ``track`` call

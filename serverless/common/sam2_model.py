@@ -153,11 +153,8 @@ class Sam2Tracker:
     """Frame-by-frame SAM2 video tracking of one object from a mask or a box, with the memory kept outside."""
 
     def __init__(self, model: Any) -> None:
-        from common.sam2_attention import install
-
         self.model = model
         self.device = next(model.parameters()).device
-        self.attention = install(model)
 
     def features(self, pixels: Any) -> tuple[Any, Any, Any]:
         """The image encoder's features of one frame (compute once per frame, share across objects and calls)."""
@@ -245,17 +242,3 @@ class Sam2Tracker:
             )
             memory.add(frame, out, keep=int(self.model.num_maskmem) - 1)
             return self._mask_of(out, pixels.shape[:2]), memory
-
-    def step_all(
-        self, pixels: Any, memories: list[Sam2Memory], features: tuple[Any, Any, Any] | None = None
-    ) -> list[tuple[Any, Sam2Memory]]:
-        """Track several objects into this frame: :meth:`step` for each, with what reads only the frame (the
-        image encoder and the first self-attention of SAM2's memory attention) computed once for all."""
-        import torch
-
-        with torch.inference_mode():
-            feats, pos, sizes = features or self.features(pixels)
-            if not memories:
-                return []
-            with self.attention.frame(feats, pos):
-                return [self.step(pixels, memory, (feats, pos, sizes)) for memory in memories]

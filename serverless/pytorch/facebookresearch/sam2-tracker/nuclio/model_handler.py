@@ -60,7 +60,10 @@ class ModelHandler:
         memories = [Sam2Memory.from_state(*loaded[index], self.tracker.device) for index in continued]
         with torch.inference_mode():
             features = self.frames.get_or_compute(image_key(pixels), lambda: self.tracker.features(pixels))
-            stepped = dict(zip(continued, self.tracker.step_all(pixels, memories, features), strict=True))
+            stepped = {
+                index: self.tracker.step(pixels, memory, features)
+                for index, memory in zip(continued, memories, strict=True)
+            }
         shapes, states = [], []
         for index, (shape, state) in enumerate(zip(request.shapes, request.states, strict=True)):
             if state is None:
