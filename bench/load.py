@@ -69,10 +69,8 @@ def row(path: str, clients: int, outcomes: list[Outcome], wall_s: float) -> str:
     return f"| {path} | {clients} | {len(outcomes)} | {len(ok) / wall_s:.1f} | {latency} | {errors} |"
 
 
-# ---- the run
-
-
 def jpeg(size: tuple[int, int]) -> bytes:
+    """skimage's astronaut resized to ``size``, as a JPEG."""
     from PIL import Image
     from skimage import data
 
@@ -82,6 +80,7 @@ def jpeg(size: tuple[int, int]) -> bytes:
 
 
 def make_task(gateway: str, name: str, files: list[Path], labels: list[dict[str, Any]]) -> int:
+    """A task with ``files`` as its frames, created through cvat-sdk as a CVAT user would."""
     from cvat_sdk import make_client
 
     with make_client(gateway, credentials=("admin", "admin")) as client:
@@ -92,6 +91,7 @@ def make_task(gateway: str, name: str, files: list[Path], labels: list[dict[str,
 def memory_table(
     before: Mapping[int, ProcSample], peak: Mapping[int, ProcSample], after: Mapping[int, ProcSample]
 ) -> Iterator[str]:
+    """Markdown rows: each process's RSS and open fds before, at peak and after (new processes marked)."""
     yield "| process | RSS before MB | peak MB | after MB | fds before / peak / after |"
     yield "|---|---|---|---|---|"
     for pid, first in sorted(before.items(), key=lambda item: (item[1].role, item[0])):
@@ -163,6 +163,7 @@ def main() -> None:
 
 
 def report(args: argparse.Namespace, platform: Platform, config: Any, image: bytes, workdir: Path, labels: Any) -> None:
+    """Run the levels, the sequential calls and the whole-task requests on a started platform; print the tables."""
     sys.path.insert(0, str(ROOT / "bench"))
     from gateway_requests import make_frames
 
