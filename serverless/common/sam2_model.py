@@ -163,7 +163,7 @@ class Sam2Tracker:
         import torch.nn.functional as functional
 
         size = int(self.model.image_size)
-        image = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float().div(255)[None]
+        image = torch.from_numpy(np.require(pixels, requirements=("C", "W"))).permute(2, 0, 1).float().div(255)[None]
         image = functional.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)
         mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
         std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
