@@ -230,7 +230,7 @@ def test_detector_explicit_mapping(client: Client, detector_task: Any) -> None:
         ({"car": {"name": "person"}}, "are not compatible"),
     ):
         status, error = online(client, DETECTOR, task=detector_task.id, frame=0, mapping=mapping)
-        assert status == 400 and message in error["error"]
+        assert status == 400 and message in error
 
 
 @pytest.mark.parametrize(
@@ -252,12 +252,12 @@ def test_detector_call_errors(client: Client, detector_task: Any, body: dict, st
         k: {"TASK": detector_task.id, "JOB": job.id}.get(v, v) if isinstance(v, str) else v for k, v in body.items()
     }
     got, error = online(client, DETECTOR, **body)
-    assert got == status and message in error["error"]
+    assert got == status and message in error
 
 
 def test_function_errors_pass_through(client: Client, detector_task: Any) -> None:
     status, error = online(client, "test-raising", task=detector_task.id, frame=0)
-    assert status == 500 and "the handler broke" in error["error"]
+    assert status == 500 and "the handler broke" in error
     status, error = online(client, "no-such-function", task=detector_task.id, frame=0)
     assert status == 404
 
@@ -279,7 +279,7 @@ def test_interactor_online(client: Client, tmp_path: Path) -> None:
     image[20:60, 30:70] = 230
     task = create_task(client, tmp_path, [image], [])
     status, error = online(client, "opencv-grabcut", task=task.id, frame=0, neg_points=[])
-    assert status == 400 and "pos_points" in error["error"]
+    assert status == 400 and "pos_points" in error
     status, answer = online(
         client,
         "opencv-grabcut",
@@ -303,9 +303,9 @@ def test_legacy_tracker_states_are_signed(client: Client, tmp_path: Path) -> Non
     assert second["shapes"][0]["points"][0] > box["points"][0]
     tampered = first["states"][0][:-3] + ("AAA" if not first["states"][0].endswith("AAA") else "BBB")
     status, error = online(client, "opencv-tracker", task=task.id, frame=1, states=[tampered])
-    assert status == 400 and error["error"] == "Invalid or expired tracker state"
+    assert status == 400 and error == "Invalid or expired tracker state"
     status, error = online(client, "opencv-tracker", task=task.id, frame=0, shapes=[{"type": "polygon", "points": [1]}])
-    assert status == 400 and "does not support shapes of type 'polygon'" in error["error"]
+    assert status == 400 and "does not support shapes of type 'polygon'" in error
 
 
 def test_declared_tracker_gets_whole_shapes(client: Client, tmp_path: Path) -> None:
@@ -524,9 +524,25 @@ def test_function_objects_have_exactly_cvat_273_keys(client: Client) -> None:
     assert client.api_client.lambda_api.retrieve_functions("test-lambda-interactor")[0] == scripted
 
 
+def test_request_body_errors_are_drfs_all_at_once(stack: LocalStack) -> None:
+    """FunctionCallRequestSerializer runs before CVAT's view: every bad field in one DRF body."""
+    answer = post_request(stack, task="x", job=None, threshold="high", cleanup="maybe", max_distance="far")
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "function": ["This field is required."],
+        "task": ["A valid integer is required."],
+        "job": ["This field may not be null."],
+        "max_distance": ["A valid integer is required."],
+        "threshold": ["A valid number is required."],
+        "cleanup": ["Must be a valid boolean."],
+    }
+    blank = post_request(stack, function="  ", task=1, cleanup="yes", conv_mask_to_poly=0)
+    assert (blank.status_code, blank.json()) == (400, {"function": ["This field may not be blank."]})
+
+
 def test_unknown_task_is_400_on_requests(stack: LocalStack) -> None:
     answer = post_request(stack, function=DETECTOR, task=99999)
-    assert answer.status_code == 400 and answer.json()["error"] == "Task matching query does not exist."
+    assert answer.status_code == 400 and answer.json() == "Task matching query does not exist."
 
 
 @pytest.fixture(scope="module")
@@ -570,30 +586,32 @@ ROI_ONLINE_ERRORS = [
 @pytest.mark.parametrize(("roi", "message"), ROI_ONLINE_ERRORS)
 def test_roi_online_errors(stack: LocalStack, roi_task: Any, roi: Any, message: str) -> None:
     status, error = call(stack, DETECTOR, task=roi_task.id, frame=0, roi=roi)
-    assert (status, error["error"]) == (400, message)
+    assert (status, error) == (400, message)
     body = {"task": roi_task.id, "frame": 0, "pos_points": [[1, 1], [2, 2]], "neg_points": [], "roi": roi}
     status, error = call(stack, "test-lambda-interactor", **body)
-    assert (status, error["error"]) == (400, message)
+    assert (status, error) == (400, message)
 
 
 def test_roi_refused_on_trackers_and_reid(stack: LocalStack, roi_task: Any) -> None:
     box = {"type": "rectangle", "points": [1, 1, 5, 5]}
     status, error = call(stack, "test-lambda-tracker", task=roi_task.id, frame=0, shapes=[box], roi=[0, 0, 5, 5])
-    assert (status, error["error"]) == (400, "ROI is not supported for tracker functions")
+    assert (status, error) == (400, "ROI is not supported for tracker functions")
     body = {"frame0": 0, "frame1": 1, "boxes0": [box], "boxes1": [box], "roi": [0, 0, 5, 5]}
     status, error = call(stack, "pth-levan92-deepsort-mobilenetv2-reid", task=roi_task.id, **body)
-    assert (status, error["error"]) == (400, "ROI is not supported for reid functions")
+    assert (status, error) == (400, "ROI is not supported for reid functions")
 
 
 @pytest.mark.parametrize(
     ("roi", "message"),
     [
-        (None, "This field may not be null."),
-        ([0, 0, 10], "Ensure this field has at least 4 elements."),
-        ([0, 0, 10, 10, 10], "Ensure this field has no more than 4 elements."),
-        ([0, 0, "x", 10], "A valid integer is required."),
-        ([0, 0, 10.5, 10], "A valid integer is required."),
-        ([True, 0, 10, 10], "A valid integer is required."),
+        # FunctionCallRequestSerializer's errors: DRF's body; then CVAT's view's own texts, bare strings
+        (None, {"roi": ["This field may not be null."]}),
+        ("0,0,10,10", {"roi": ['Expected a list of items but got type "str".']}),
+        ([0, 0, 10], {"roi": ["Ensure this field has at least 4 elements."]}),
+        ([0, 0, 10, 10, 10], {"roi": ["Ensure this field has no more than 4 elements."]}),
+        ([0, 0, "x", 10], {"roi": {"2": ["A valid integer is required."]}}),
+        ([0, 0, 10.5, None], {"roi": {"2": ["A valid integer is required."], "3": ["This field may not be null."]}}),
+        ([True, 0, 10, 10], {"roi": {"0": ["A valid integer is required."]}}),
         ([-1, 0, 10, 10], "ROI coordinates must be non-negative"),
         ([10, 10, 10, 20], "ROI size must be positive"),
         ([0, 0, 51, 40], "ROI is outside the image"),
@@ -601,16 +619,16 @@ def test_roi_refused_on_trackers_and_reid(stack: LocalStack, roi_task: Any) -> N
 )
 def test_roi_request_errors(stack: LocalStack, roi_task: Any, roi: Any, message: str) -> None:
     answer = post_request(stack, function=DETECTOR, task=roi_task.id, roi=roi)
-    assert (answer.status_code, answer.json()["error"]) == (400, message)
+    assert (answer.status_code, answer.json()) == (400, message)
 
 
 def test_roi_request_refusals_by_kind_and_frame_sizes(client: Client, stack: LocalStack, tmp_path: Path) -> None:
     mixed = create_task(client, tmp_path, [noise(1, (40, 50)), noise(2, (30, 50))], DETECTOR_LABELS)
     answer = post_request(stack, function="test-lambda-interactor", task=mixed.id, roi=[0, 0, 5, 5])
-    assert (answer.status_code, answer.json()["error"]) == (400, "ROI is not supported for interactor functions")
+    assert (answer.status_code, answer.json()) == (400, "ROI is not supported for interactor functions")
     answer = post_request(stack, function=DETECTOR, task=mixed.id, roi=[0, 0, 5, 5])
     assert answer.status_code == 400
-    assert answer.json()["error"] == (
+    assert answer.json() == (
         "ROI can be used for task annotation only when all processed frames have the same resolution"
     )
     assert mixed.id not in [item.function["task"] for item in client.api_client.lambda_api.list_requests()[0]]
@@ -668,7 +686,7 @@ def test_interactor_text_prompts_and_point_pairs(stack: LocalStack, roi_task: An
     assert answer["received"]["keys"] == ["image", "neg_points", "obj_bbox", "pos_points"]
     for bad in ([[1, 2, 3]], [1, 2], [["a", 2]], 5):
         status, error = call(stack, "test-lambda-interactor", **{**body, "pos_points": bad})
-        assert (status, error["error"]) == (400, "Interactor prompt points must contain point pairs")
+        assert (status, error) == (400, "Interactor prompt points must contain point pairs")
 
 
 def test_interactor_roi_keeps_a_jpeg_frame_jpeg(client: Client, stack: LocalStack, tmp_path: Path) -> None:

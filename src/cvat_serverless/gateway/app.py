@@ -72,6 +72,9 @@ class Authenticate(BaseHTTPMiddleware):
 
 async def _gateway_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, GatewayError)
+    if request.url.path.startswith("/api/lambda/") and getattr(error, "body", None) is None:
+        # CVAT's lambda views (``return_response``) answer an error's text as a bare JSON string
+        return JSONResponse(error.message, status_code=error.status)
     return error_response(error)
 
 

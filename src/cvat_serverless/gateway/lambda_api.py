@@ -18,7 +18,8 @@ from cvat_serverless.gateway.calls import Caller, call_online, task_and_job
 from cvat_serverless.gateway.errors import BadRequest, NotFound
 from cvat_serverless.gateway.functions import LambdaFunction
 from cvat_serverless.gateway.queues import RequestQueue
-from cvat_serverless.gateway.roi import frame_sizes, parse_request_roi, validate_task_roi
+from cvat_serverless.gateway.request_serializer import validate_request
+from cvat_serverless.gateway.roi import frame_sizes, validate_task_roi
 from cvat_serverless.gateway.tasks_api import both, json_body, read_body
 
 LOG = logging.getLogger("cvat_serverless.gateway")
@@ -118,34 +119,9 @@ class LambdaApi:
         return JSONResponse(await run_in_threadpool(self.queue.submit, params))
 
     def _validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        function = data.get("function")
-        if not isinstance(function, str) or not function:
-            raise BadRequest("'function' (the function id) is required")
-        params: dict[str, Any] = {"function": function}
-        for key in ("task", "job", "max_distance"):
-            value = data.get(key)
-            if value is not None:
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-                    raise BadRequest(f"{key!r} must be an integer")
-                params[key] = int(value)
-        if "task" not in params:
-            raise BadRequest(f"`{function}` lambda function was run with wrong arguments ('task')")
+        params = validate_request(data)  # FunctionCallRequestSerializer: DRF's 400 body
         if "job" in params:
             task_and_job(self.caller.store, params, task_must_match=True)  # CVAT's 400s for a foreign job
-        threshold = data.get("threshold")
-        if threshold is not None:
-            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-                raise BadRequest("'threshold' must be a number")
-            params["threshold"] = float(threshold)
-        params["cleanup"] = bool(data.get("cleanup", False))
-        params["conv_mask_to_poly"] = bool(data.get("conv_mask_to_poly", data.get("convMaskToPoly", False)))
-        if data.get("mapping") is not None:
-            params["mapping"] = data["mapping"]
-        if "roi" in data and data["roi"] is None:
-            raise BadRequest("This field may not be null.")  # DRF: roi is optional, not nullable
-        roi = parse_request_roi(data.get("roi"))
-        if roi is not None:
-            params["roi"] = roi
         return params
 
     async def request(self, request: Request) -> Response:

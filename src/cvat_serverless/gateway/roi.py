@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import re
 from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,6 @@ POSITIVE_SIZE = "ROI size must be positive"
 OUTSIDE = "ROI is outside the image"
 MIXED_SIZES = "ROI can be used for task annotation only when all processed frames have the same resolution"
 PROMPT_PAIRS = "Interactor prompt points must contain point pairs"
-_DECIMAL_ZEROS = re.compile(r"\.0*\s*$")
 
 
 @dataclass(frozen=True)
@@ -54,30 +52,6 @@ def parse_roi(value: Any) -> Roi | None:
     if xbr <= xtl or ybr <= ytl:
         raise BadRequest(POSITIVE_SIZE)
     return Roi(xtl, ytl, xbr, ybr)
-
-
-def _serializer_integer(value: Any) -> int:
-    """DRF's ``IntegerField``: ``int(re.sub(r"\\.0*\\s*$", "", str(value)))``, so 7, 7.0 and "7" pass."""
-    if value is None:
-        raise BadRequest("This field may not be null.")
-    try:
-        return int(_DECIMAL_ZEROS.sub("", str(value)))
-    except ValueError:
-        raise BadRequest("A valid integer is required.") from None
-
-
-def parse_request_roi(value: Any) -> list[int] | None:
-    """``FunctionCallRequestSerializer.roi``: DRF's ListField of IntegerField with 4 items, DRF's texts."""
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        raise BadRequest(f'Expected a list of items but got type "{type(value).__name__}".')
-    numbers = [_serializer_integer(v) for v in value]  # DRF checks the items before the length
-    if len(numbers) < 4:
-        raise BadRequest("Ensure this field has at least 4 elements.")
-    if len(numbers) > 4:
-        raise BadRequest("Ensure this field has no more than 4 elements.")
-    return numbers
 
 
 def validate_task_roi(value: list[int] | None, sizes: Iterable[tuple[int, int]]) -> Roi | None:
@@ -180,7 +154,6 @@ __all__ = [
     "Roi",
     "crop_frame",
     "frame_sizes",
-    "parse_request_roi",
     "parse_roi",
     "translate_interactor_answer",
     "translate_prompt_points",

@@ -269,14 +269,14 @@ HIDDEN_BY_CVAT = re.compile(r"^\d{3} (Client|Server) Error: .* for url: ")
 
 
 def _error_body(body: Any, *, real_cvat: bool) -> Any:
-    """The gateway answers ``{"error": text}``; CVAT 2.73 a bare JSON string or a list of them. A
-    function's own 4xx body never reaches CVAT's client at all: CVAT answers requests' message
-    (``400 Client Error: Bad Request for url: ...``), marked here so the checks know the function's
-    words are gone."""
-    if not real_cvat or isinstance(body, dict):
+    """CVAT 2.73's lambda views (and the gateway, as they) answer an error as a bare JSON string, or
+    DRF's list of them; read as ``{"error": text}``. A function's own 4xx body never reaches a real
+    CVAT's client at all: CVAT answers requests' message (``400 Client Error: Bad Request for url:
+    ...``), marked here so the checks know the function's words are gone (the gateway passes them on)."""
+    if isinstance(body, dict):
         return body
     text = "; ".join(str(item) for item in body) if isinstance(body, list) else str(body)
-    return {"error": text, "function_message_hidden_by_cvat": bool(HIDDEN_BY_CVAT.match(text))}
+    return {"error": text, "function_message_hidden_by_cvat": real_cvat and bool(HIDDEN_BY_CVAT.match(text))}
 
 
 def _labels(task: Any) -> list[dict[str, Any]]:

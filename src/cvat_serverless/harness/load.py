@@ -214,14 +214,15 @@ class Outcome:
 
 
 def judge(response: httpx.Response, seconds: float) -> Outcome:
-    """A non-200 must carry a JSON object with ``error`` (or DRF's ``detail``), as every server of the stack answers."""
+    """A non-200 must carry a JSON error: ``{"error": ...}``, DRF's ``{"detail": ...}`` or CVAT's bare string."""
     if response.status_code == 200:
         return Outcome(200, seconds)
     try:
         body = response.json()
     except ValueError:
         body = None
-    ok = isinstance(body, dict) and ("error" in body or "detail" in body)
+    # the processor and dashboard answer {"error": ...}, DRF {"detail": ...}, CVAT's lambda views a bare string
+    ok = (isinstance(body, dict) and ("error" in body or "detail" in body)) or (isinstance(body, str) and bool(body))
     return Outcome(response.status_code, seconds, "" if ok else f"not a JSON error: {response.text[:80]!r}")
 
 
