@@ -10,7 +10,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, TimestampSigner
 
-from cvat_serverless.gateway.errors import BadRequest, GatewayError, NotFound
+from cvat_serverless.gateway.errors import BadRequest, GatewayError, NotFound, ValidationFailed
 from cvat_serverless.gateway.functions import LambdaFunction
 from cvat_serverless.gateway.jobstore import job_frames
 from cvat_serverless.gateway.mapping import MappedLabel, convert_detections, resolve_mapping
@@ -88,7 +88,7 @@ def _existing(store: TaskStore, task_id: int, model: str) -> dict[str, Any]:
     try:
         return store.task(task_id)
     except NotFound:
-        raise BadRequest(f"{model} matching query does not exist.") from None
+        raise ValidationFailed([f"{model} matching query does not exist."]) from None  # as CVAT answers it
 
 
 FRAME_PARAMETERS = (("frame", "frame"), ("frame0", "start frame"), ("frame1", "end frame"))
@@ -106,9 +106,9 @@ def task_and_job(
         try:
             job = store.job(job_id)
         except NotFound:
-            raise BadRequest("Job matching query does not exist.") from None
+            raise ValidationFailed(["Job matching query does not exist."]) from None
         if task_must_match and _integer(data.get("task"), "task") != job["task_id"]:
-            raise BadRequest("Job task ID does not match task ID")
+            raise ValidationFailed(["Job task ID does not match task ID"])  # DRF's serializers.ValidationError
         return _existing(store, int(job["task_id"]), "Task"), job
     if data.get("task") is not None:
         return _existing(store, _integer(data["task"], "task"), "Task"), None

@@ -29,6 +29,14 @@ class NotFound(GatewayError):
     status = 404
 
 
+class NoSuch(NotFound):
+    """An unknown object on the task API: DRF's 404 body for Django's ``Http404``, as CVAT answers it."""
+
+    def __init__(self, model: str, object_id: object) -> None:
+        super().__init__(f"{model.lower()} {object_id} not found")
+        self.body = {"detail": f"No {model} matches the given query."}
+
+
 class Conflict(GatewayError):
     """A second request on the same task while one runs (409)."""
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cvat_serverless.gateway import annotations as anno
-from cvat_serverless.gateway.errors import BadRequest, NotFound, ValidationFailed
+from cvat_serverless.gateway.errors import BadRequest, NoSuch, ValidationFailed
 from cvat_serverless.gateway.numbers import id_or_404
 
 JOBS_SCHEMA = """
@@ -70,7 +70,7 @@ class JobsMixin:
         with self._lock:
             row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
-            raise NotFound(f"job {job_id} not found")
+            raise NoSuch("Job", job_id)
         return self._job_row(row)
 
     def jobs(self, task_id: int | None = None) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from cvat_serverless.gateway import access
 from cvat_serverless.gateway.auth_api import current_user
 from cvat_serverless.gateway.calls import Caller, call_online, task_and_job
-from cvat_serverless.gateway.errors import BadRequest, NotFound
+from cvat_serverless.gateway.errors import BadRequest, NotFound, ValidationFailed
 from cvat_serverless.gateway.functions import LambdaFunction
 from cvat_serverless.gateway.queues import RequestQueue
 from cvat_serverless.gateway.request_serializer import validate_request
@@ -84,7 +84,7 @@ class LambdaApi:
         try:
             self.caller.store.task(task_id)
         except NotFound:
-            raise BadRequest("Task matching query does not exist.") from None
+            raise ValidationFailed(["Task matching query does not exist."]) from None
 
     def _check_roi(self, function: LambdaFunction, params: dict[str, Any]) -> None:
         """Only detectors take a region on requests; it must fit the task's (single) frame size."""

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from cvat_serverless.gateway.errors import BadRequest, GatewayError
+from cvat_serverless.gateway.errors import GatewayError, ValidationFailed
 
 FOUR_INTEGERS = "ROI must contain four integer coordinates: [xtl, ytl, xbr, ybr]"
 NON_NEGATIVE = "ROI coordinates must be non-negative"
@@ -24,6 +24,7 @@ POSITIVE_SIZE = "ROI size must be positive"
 OUTSIDE = "ROI is outside the image"
 MIXED_SIZES = "ROI can be used for task annotation only when all processed frames have the same resolution"
 PROMPT_PAIRS = "Interactor prompt points must contain point pairs"
+# CVAT's ROIHelper raises DRF's ValidationError: the texts above reach the client as a one-item list.
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,12 @@ def parse_roi(value: Any) -> Roi | None:
     if value is None:
         return None
     if not isinstance(value, list) or len(value) != 4 or not all(_integer(v) for v in value):
-        raise BadRequest(FOUR_INTEGERS)
+        raise ValidationFailed([FOUR_INTEGERS])
     xtl, ytl, xbr, ybr = value
     if min(value) < 0:
-        raise BadRequest(NON_NEGATIVE)
+        raise ValidationFailed([NON_NEGATIVE])
     if xbr <= xtl or ybr <= ytl:
-        raise BadRequest(POSITIVE_SIZE)
+        raise ValidationFailed([POSITIVE_SIZE])
     return Roi(xtl, ytl, xbr, ybr)
 
 
@@ -63,10 +64,10 @@ def validate_task_roi(value: list[int] | None, sizes: Iterable[tuple[int, int]])
     if not distinct:
         return roi
     if len(distinct) != 1:
-        raise BadRequest(MIXED_SIZES)
+        raise ValidationFailed([MIXED_SIZES])
     width, height = next(iter(distinct))
     if roi.xbr > width or roi.ybr > height:
-        raise BadRequest(OUTSIDE)
+        raise ValidationFailed([OUTSIDE])
     return roi
 
 
@@ -79,7 +80,7 @@ def crop_frame(data: bytes, roi: Roi) -> tuple[str, tuple[int, int]]:
         with Image.open(io.BytesIO(data)) as image:
             size = image.size
             if roi.xbr > image.width or roi.ybr > image.height:
-                raise BadRequest(OUTSIDE)
+                raise ValidationFailed([OUTSIDE])
             cropped = image.crop((roi.xtl, roi.ytl, roi.xbr, roi.ybr))
             with io.BytesIO() as output:
                 cropped.save(output, format=image.format or "PNG")
@@ -95,7 +96,7 @@ def translate_prompt_points(points: Any, dx: int, dy: int) -> list[list[Any]] | 
     try:
         return [[x + dx, y + dy] for x, y in points]
     except (TypeError, ValueError):
-        raise BadRequest(PROMPT_PAIRS) from None
+        raise ValidationFailed([PROMPT_PAIRS]) from None
 
 
 def _shift_flat(points: Sequence[Any], dx: int, dy: int) -> list[Any]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image
 
-from cvat_serverless.gateway.errors import BadRequest, NotFound
+from cvat_serverless.gateway.errors import BadRequest, NoSuch, ValidationFailed
 from cvat_serverless.gateway.jobstore import JOBS_SCHEMA, JobsMixin, now
 from cvat_serverless.gateway.numbers import id_or_404, to_int
 from cvat_serverless.gateway.requeststore import REQUESTS_SCHEMA, RequestsMixin
@@ -221,7 +221,7 @@ class TaskStore(JobsMixin, RequestsMixin):
         with self._lock:
             row = self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
         if row is None:
-            raise NotFound(f"task {task_id} not found")
+            raise NoSuch("Task", task_id)
         return {**dict(row), "labels": json.loads(row["labels"])}
 
     def tasks(self) -> list[dict[str, Any]]:
@@ -377,5 +377,6 @@ class TaskStore(JobsMixin, RequestsMixin):
             row = self._db.execute("SELECT * FROM frames WHERE task_id = ? AND idx = ?", (task_id, number)).fetchone()
         if row is None:
             size = self.task(task_id)["size"]
-            raise BadRequest(f"frame {index} is outside task {task_id} (it has {size} frames)")
+            # CVAT's TaskFrameProvider.validate_frame_number, word for word (DRF's ValidationError: a list)
+            raise ValidationFailed([f"Invalid frame '{number}'. The frame number should be in the [0, {size}] range"])
         return Frame(row["idx"], row["name"], Path(row["path"]), row["width"], row["height"])
