@@ -31,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cvat_serverless.gateway.jobs import MAX_RESUMES
 from cvat_serverless.gateway.queues import InProcessQueue
 from cvat_serverless.gateway.store import TaskStore
+from cvat_serverless.harness.load import children
 from cvat_serverless.harness.redis_server import RedisServer, free_port
 from cvat_serverless.stack import LocalStack
 
@@ -91,11 +92,9 @@ def function_calls(processor_url: str) -> int:
 
 def kill_tree(pid: int) -> None:
     """SIGKILL a process and every process under it (a forking rq worker runs its job in a child)."""
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        children += [int(child) for child in (task / "children").read_text().split()]
+    started = children(pid)
     os.kill(pid, signal.SIGKILL)
-    for child in children:
+    for child in started:
         with contextlib.suppress(ProcessLookupError, FileNotFoundError):
             kill_tree(child)
 
@@ -193,12 +192,6 @@ def platform(
             os.killpg(process.pid, signal.SIGKILL)  # whatever a killed platform left running
 
 
-def children_of(pid: int) -> list[int]:
-    """The processes ``pid`` started (processors, rq workers), read from /proc."""
-    threads = Path(f"/proc/{pid}/task").glob("*")
-    return [int(child) for thread in threads for child in (thread / "children").read_text().split()]
-
-
 def running(pid: int) -> bool:
     """Alive and not a zombie (an orphan's zombie may never be reaped in a container)."""
     try:
@@ -210,7 +203,7 @@ def running(pid: int) -> bool:
 def kill_and_see_its_children_end(process: subprocess.Popen[bytes]) -> None:
     """kill -9 the platform: the processors and rq workers it started end on their own within seconds
     (they used to live on as orphans, holding ports and models, with rq jobs for a gone dashboard)."""
-    started = children_of(process.pid)
+    started = children(process.pid)
     assert started, "the platform started no processes?"
     process.kill()
     process.wait(10)

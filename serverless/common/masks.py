@@ -50,8 +50,12 @@ def encode_function_mask(bitmap: np.ndarray, box: Box | None = None) -> list[int
     height, width = mask.shape
     if not (0 <= xtl <= xbr < width and 0 <= ytl <= ybr < height):
         raise ValueError(f"box {box} is outside a {width}×{height} bitmap")
-    crop = mask[ytl : ybr + 1, xtl : xbr + 1].astype(np.uint8) * 255
-    return [*crop.ravel().tolist(), xtl, ytl, xbr, ybr]
+    return encode_crop(mask[ytl : ybr + 1, xtl : xbr + 1], box)
+
+
+def encode_crop(crop: np.ndarray, box: Box) -> list[int]:
+    """The function-side form of a bool ``crop`` already cut to its inclusive ``box``: values (0/255) + box."""
+    return [*(np.asarray(crop, dtype=np.uint8) * 255).ravel().tolist(), *(int(v) for v in box)]
 
 
 def decode_function_mask(values: Sequence[float], shape: tuple[int, int] | None = None) -> np.ndarray:

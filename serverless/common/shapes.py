@@ -14,7 +14,7 @@ import numpy as np
 
 from common.errors import BadModelOutput
 from common.labels import FunctionConfig
-from common.masks import encode_function_mask, mask_bbox, mask_to_polygon, upscale_function_mask
+from common.masks import encode_crop, encode_function_mask, mask_bbox, mask_to_polygon, upscale_function_mask
 
 Item = dict[str, Any]
 SHAPE_TYPES = frozenset({"rectangle", "polygon", "polyline", "points", "ellipse", "cuboid", "mask", "skeleton"})
@@ -192,7 +192,7 @@ def _scaled(item: Mapping[str, Any], scale: int, size: tuple[int, int]) -> Item:
         except ValueError as error:
             raise BadModelOutput(f"a mask does not fit the frame decoded at 1/{scale}: {error}") from None
         outline = mask_to_polygon(full) or []
-        scaled["mask"] = [*(full.astype(np.uint8) * 255).ravel().tolist(), *box]
+        scaled["mask"] = encode_crop(full, box)
         scaled["points"] = [v + offset for v, offset in zip(outline, box[:2] * (len(outline) // 2), strict=True)]
     elif "points" in item:
         scaled["points"] = [float(v) * scale for v in item["points"]]

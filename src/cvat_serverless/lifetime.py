@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Mapping
 
 LOG = logging.getLogger("cvat_serverless.lifetime")
@@ -35,7 +36,7 @@ def exit_with_parent(signum: int = signal.SIGTERM, interval_s: float = 1.0) -> N
 
     def watch() -> None:
         while os.getppid() == parent:
-            threading.Event().wait(interval_s)
+            time.sleep(interval_s)
         LOG.warning("the process that started this one (pid %s) is gone; ending", parent)
         os.kill(os.getpid(), signum)
 

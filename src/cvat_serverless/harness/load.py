@@ -43,7 +43,8 @@ class ProcSample:
     fds: int
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started, from /proc (Linux)."""
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         found += [int(child) for child in task.read_text().split()]
@@ -72,7 +73,7 @@ def sample_tree(root: int) -> dict[int, ProcSample]:
         pid, role = pending.pop()
         try:
             found[pid] = ProcSample(pid, role, _rss_kb(pid), len(os.listdir(f"/proc/{pid}/fd")))
-            pending += [(child, _role(child, role)) for child in _children(pid)]
+            pending += [(child, _role(child, role)) for child in children(pid)]
         except (FileNotFoundError, ProcessLookupError):
             continue
     return found

@@ -4,7 +4,9 @@ Each worker gets its own anonymous memory file (``memfd``), mapped by the proces
 worker. An event's body is copied into it once and only its length crosses the pipe; the answer
 comes back the same way. The two sides take turns (the processor writes only to an idle worker,
 the worker answers only after it has read the event), so no lock is needed, and a worker that is
-restarted gets a new file: a killed worker can never leave half an answer for the next event.
+restarted gets a new file: a killed worker can never leave half an answer for the next event. An
+area grows to the largest body or answer its worker has carried and keeps that size (never shrunk
+under the other side's mapping) until the worker is restarted.
 
 A 0.24 MB body through the pipe costs the worker several wake-ups while the processor's writes
 wait for the socket buffer to drain; through the shared file it is one copy on each side.

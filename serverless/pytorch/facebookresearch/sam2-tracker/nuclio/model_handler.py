@@ -57,12 +57,11 @@ class ModelHandler:
         pixels = to_array(request.image)
         continued = [index for index, state in enumerate(request.states) if state is not None]
         loaded = {index: self.states.load(request.states[index]) for index in continued}
-        memories = [Sam2Memory.from_state(*loaded[index], self.tracker.device) for index in continued]
         with torch.inference_mode():
             features = self.frames.get_or_compute(image_key(pixels), lambda: self.tracker.features(pixels))
             stepped = {
-                index: self.tracker.step(pixels, memory, features)
-                for index, memory in zip(continued, memories, strict=True)
+                index: self.tracker.step(pixels, Sam2Memory.from_state(*loaded[index], self.tracker.device), features)
+                for index in continued
             }
         shapes, states = [], []
         for index, (shape, state) in enumerate(zip(request.shapes, request.states, strict=True)):
